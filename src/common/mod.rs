@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! GStreamer-side pieces every element shares: the glib enums, the model properties, starting
+//! a session from them, and mapping video formats to pixel layouts.
+
+pub mod enums;
+pub mod model_settings;
+
+use gst_video::VideoFormat;
+
+use crate::core::PixelLayout;
+
+/// The packed RGB-family formats the elements accept, in order of preference.
+pub const VIDEO_FORMATS: [VideoFormat; 10] = [
+    VideoFormat::Rgb,
+    VideoFormat::Bgr,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+    VideoFormat::Rgba,
+    VideoFormat::Bgra,
+    VideoFormat::Xrgb,
+    VideoFormat::Xbgr,
+    VideoFormat::Argb,
+    VideoFormat::Abgr,
+];
+
+/// Where the colour bytes of `format` sit; None for formats the elements do not take.
+pub fn pixel_layout(format: VideoFormat) -> Option<PixelLayout> {
+    Some(match format {
+        VideoFormat::Rgb => PixelLayout::RGB,
+        VideoFormat::Bgr => PixelLayout::BGR,
+        VideoFormat::Rgbx | VideoFormat::Rgba => PixelLayout::RGBA,
+        VideoFormat::Bgrx | VideoFormat::Bgra => PixelLayout::BGRA,
+        VideoFormat::Xrgb | VideoFormat::Argb => PixelLayout::ARGB,
+        VideoFormat::Xbgr | VideoFormat::Abgr => PixelLayout::ABGR,
+        _ => return None,
+    })
+}

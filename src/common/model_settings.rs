@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The properties every element shares (model, execution provider, threads, pre-processing
+//! overrides), and starting a session from them with the provider choice reported.
+
+use std::path::PathBuf;
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::enums::{ChannelOrderSetting, ExecutionProvider, OptimizationLevel, RangeSetting};
+use crate::core::model::parse_triplet;
+use crate::core::{InferenceSession, Preprocessing, PreprocessingOverrides, SessionConfig};
+
+/// The structure name of the element message posted when a session starts.
+pub const PROVIDER_MESSAGE: &str = "autoencoder-provider";
+
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub model_file: Option<PathBuf>,
+    pub execution_provider: ExecutionProvider,
+    pub device_id: i32,
+    pub threads: u32,
+    pub optimization_level: OptimizationLevel,
+    pub model_cache_dir: Option<PathBuf>,
+    pub input_range: RangeSetting,
+    pub output_range: RangeSetting,
+    pub channel_order: ChannelOrderSetting,
+    pub mean: Option<String>,
+    pub std: Option<String>,
+    pub size_multiple: u32,
+    /// Read-only: the provider that runs the current session ("" when none runs).
+    pub active_provider: String,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            model_file: None,
+            execution_provider: ExecutionProvider::default(),
+            device_id: 0,
+            threads: 0,
+            optimization_level: OptimizationLevel::default(),
+            model_cache_dir: default_cache_dir(),
+            input_range: RangeSetting::Model,
+            output_range: RangeSetting::Model,
+            channel_order: ChannelOrderSetting::Model,
+            mean: None,
+            std: None,
+            size_multiple: 0,
+            active_provider: String::new(),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/gstautoencoder`, else `~/.cache/gstautoencoder`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("gstautoencoder"))
+}
+
+const ACTIVE_PROVIDER: &str = "active-provider";
+
+impl ModelSettings {
+    pub fn properties() -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecString::builder("model-file")
+                .nick("Model file")
+                .blurb("Path of the ONNX model to run")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<ExecutionProvider>("execution-provider")
+                .nick("Execution provider")
+                .blurb(
+                    "ONNX Runtime execution provider; a provider named explicitly that cannot \
+                     run is an error, 'auto' reports which one runs (see active-provider)",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecInt::builder("device-id")
+                .nick("Device ID")
+                .blurb("GPU index for the CUDA and TensorRT providers")
+                .minimum(0)
+                .maximum(i32::MAX)
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("threads")
+                .nick("Threads")
+                .blurb("Intra-op threads for the CPU provider (0 = ONNX Runtime's default)")
+                .maximum(1024)
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<OptimizationLevel>("optimization-level")
+                .nick("Optimization level")
+                .blurb("ONNX Runtime graph optimization level")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("model-cache-dir")
+                .nick("Model cache folder")
+                .blurb(
+                    "Folder where TensorRT keeps built engines and timing caches between runs \
+                     (empty: no cache)",
+                )
+                .default_value(default_cache_dir().and_then(|p| p.to_str().map(str::to_owned)).as_deref())
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<RangeSetting>("input-range")
+                .nick("Input range")
+                .blurb("Value range of the input tensor before mean/std (overrides the model's 'input_range')")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<RangeSetting>("output-range")
+                .nick("Output range")
+                .blurb("Value range of an image output (overrides 'output_range'; default: the input range)")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<ChannelOrderSetting>("channel-order")
+                .nick("Channel order")
+                .blurb("Colour channel order of the tensors (overrides the model's 'channel_order')")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("mean")
+                .nick("Mean")
+                .blurb("Per-channel mean 'R,G,B' in input-range units, subtracted before dividing by std (overrides 'mean'; empty: the model's)")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("std")
+                .nick("Standard deviation")
+                .blurb("Per-channel standard deviation 'R,G,B' in input-range units (overrides 'std'; empty: the model's)")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("size-multiple")
+                .nick("Size multiple")
+                .blurb("Dynamic-size models run at the frame size rounded up to this multiple (0: the model's 'size_multiple', else 1)")
+                .maximum(4096)
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder(ACTIVE_PROVIDER)
+                .nick("Active provider")
+                .blurb("The execution provider that actually runs the model (empty until started)")
+                .read_only()
+                .build(),
+        ]
+    }
+
+    /// Whether `name` is one of these properties.
+    pub fn has(name: &str) -> bool {
+        Self::properties().iter().any(|p| p.name() == name)
+    }
+
+    pub fn set(&mut self, name: &str, value: &glib::Value) {
+        let path = |v: &glib::Value| {
+            v.get::<Option<String>>()
+                .expect("type checked upstream")
+                .filter(|s| !s.is_empty())
+        };
+        match name {
+            "model-file" => self.model_file = path(value).map(PathBuf::from),
+            "execution-provider" => self.execution_provider = value.get().expect("type checked upstream"),
+            "device-id" => self.device_id = value.get().expect("type checked upstream"),
+            "threads" => self.threads = value.get().expect("type checked upstream"),
+            "optimization-level" => self.optimization_level = value.get().expect("type checked upstream"),
+            "model-cache-dir" => self.model_cache_dir = path(value).map(PathBuf::from),
+            "input-range" => self.input_range = value.get().expect("type checked upstream"),
+            "output-range" => self.output_range = value.get().expect("type checked upstream"),
+            "channel-order" => self.channel_order = value.get().expect("type checked upstream"),
+            "mean" => self.mean = path(value),
+            "std" => self.std = path(value),
+            "size-multiple" => self.size_multiple = value.get().expect("type checked upstream"),
+            _ => unimplemented!("not a model property: {name}"),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> glib::Value {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        match name {
+            "model-file" => path(&self.model_file).to_value(),
+            "execution-provider" => self.execution_provider.to_value(),
+            "device-id" => self.device_id.to_value(),
+            "threads" => self.threads.to_value(),
+            "optimization-level" => self.optimization_level.to_value(),
+            "model-cache-dir" => path(&self.model_cache_dir).to_value(),
+            "input-range" => self.input_range.to_value(),
+            "output-range" => self.output_range.to_value(),
+            "channel-order" => self.channel_order.to_value(),
+            "mean" => self.mean.to_value(),
+            "std" => self.std.to_value(),
+            "size-multiple" => self.size_multiple.to_value(),
+            ACTIVE_PROVIDER => self.active_provider.to_value(),
+            _ => unimplemented!("not a model property: {name}"),
+        }
+    }
+
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            provider: self.execution_provider.into(),
+            device_id: self.device_id,
+            threads: self.threads as usize,
+            optimization: self.optimization_level.into(),
+            engine_cache_dir: self.model_cache_dir.clone(),
+        }
+    }
+
+    /// The pre-processing overrides the properties give; a malformed mean/std names the property.
+    pub fn overrides(&self) -> Result<PreprocessingOverrides, String> {
+        let triplet = |prop: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| parse_triplet(prop, s))
+                .transpose()
+                .map_err(|e| format!("property {e}"))
+        };
+        Ok(PreprocessingOverrides {
+            input_range: self.input_range.value_range(),
+            output_range: self.output_range.value_range(),
+            mean: triplet("mean", &self.mean)?,
+            std: triplet("std", &self.std)?,
+            channel_order: self.channel_order.channel_order(),
+            size_multiple: (self.size_multiple > 0).then_some(self.size_multiple as usize),
+        })
+    }
+}
+
+/// Loads the model the settings name and resolves its pre-processing, posting an element
+/// message (`autoencoder-provider`) that says which provider runs and what `auto` skipped.
+pub fn start_session(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    settings: &ModelSettings,
+) -> Result<(InferenceSession, Preprocessing), gst::ErrorMessage> {
+    let path = settings.model_file.clone().unwrap_or_default();
+    let config = settings.session_config();
+    let session = InferenceSession::load(&path, &config)
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+    let overrides = settings
+        .overrides()
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+    let pre = Preprocessing::resolve(&session.description().metadata, &overrides).map_err(|e| {
+        gst::error_msg!(
+            gst::LibraryError::Settings,
+            ["model '{}': {e}", path.display()]
+        )
+    })?;
+
+    let provider = session.provider();
+    let skipped: Vec<String> = session
+        .skipped()
+        .iter()
+        .map(|s| format!("{}: {}", s.provider, s.reason))
+        .collect();
+    if skipped.is_empty() {
+        gst::info!(cat, obj = element, "running '{}' on {provider}", path.display());
+    } else {
+        gst::warning!(
+            cat,
+            obj = element,
+            "execution-provider=auto fell back to {provider}; skipped {}",
+            skipped.join("; ")
+        );
+    }
+    gst::debug!(cat, obj = element, "model {:?}, pre-processing {pre:?}", session.description());
+    let structure = gst::Structure::builder(PROVIDER_MESSAGE)
+        .field("requested", settings.execution_provider)
+        .field("active", provider.name())
+        .field("fallback", !skipped.is_empty())
+        .field("skipped", skipped.join("; "))
+        .field("model-file", path.display().to_string())
+        .build();
+    let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
+    Ok((session, pre))
+}

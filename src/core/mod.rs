@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The inference core every element shares: the ONNX Runtime library and session, execution
+//! providers, the model description and its pre-processing, and frame <-> tensor conversion.
+//! No GStreamer element code lives here, so it can be tested and benchmarked on its own.
+
+pub mod convert;
+pub mod image_output;
+pub mod model;
+pub mod resize;
+pub mod runtime;
+pub mod session;
+pub mod tensor_input;
+
+pub use convert::{ImageMut, ImageRef, PixelLayout};
+pub use image_output::ImageOutput;
+pub use model::{ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange};
+pub use session::{InferenceSession, Optimization, Provider, ProviderChoice, SessionConfig};
+pub use tensor_input::{TensorInput, TensorLayout};

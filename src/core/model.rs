@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! What a loaded model is: its input and output tensors, and the pre-/post-processing it asks
+//! for in its ONNX `metadata_props` (overridable by the user, for third-party models).
+//!
+//! The metadata keys are the contract between `models/` and the elements; README.md lists them.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// Metadata keys (ONNX `metadata_props`) the elements read.
+pub mod keys {
+    /// `style`, `segmentation` or `anomaly`: which element the model is made for.
+    pub const KIND: &str = "kind";
+    /// `0-1` or `0-255`: the value range of the input tensor before mean/std.
+    pub const INPUT_RANGE: &str = "input_range";
+    /// `0-1` or `0-255`: the value range of an image output.
+    pub const OUTPUT_RANGE: &str = "output_range";
+    /// Three comma-separated numbers in the input range's units, in RGB order.
+    pub const MEAN: &str = "mean";
+    /// Three comma-separated positive numbers in the input range's units, in RGB order.
+    pub const STD: &str = "std";
+    /// `rgb` or `bgr`: the channel order of the input and image output tensors.
+    pub const CHANNEL_ORDER: &str = "channel_order";
+    /// A positive integer: dynamic H and W must be multiples of it.
+    pub const SIZE_MULTIPLE: &str = "size_multiple";
+}
+
+/// The value range of image tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueRange {
+    /// 0.0 ..= 1.0
+    Unit,
+    /// 0.0 ..= 255.0
+    Byte,
+}
+
+impl ValueRange {
+    /// The tensor value of the full-scale pixel level 255.
+    pub fn full_scale(self) -> f32 {
+        match self {
+            ValueRange::Unit => 1.0,
+            ValueRange::Byte => 255.0,
+        }
+    }
+
+    fn parse(key: &str, value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "0-1" | "0,1" | "[0,1]" => Ok(ValueRange::Unit),
+            "0-255" | "0,255" | "[0,255]" => Ok(ValueRange::Byte),
+            other => Err(format!(
+                "metadata key '{key}' is '{other}'; expected '0-1' or '0-255'"
+            )),
+        }
+    }
+}
+
+/// The order of the colour channels in the tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+impl ChannelOrder {
+    /// For tensor channel `c`, the index of the RGB component it holds.
+    pub fn rgb_index(self, c: usize) -> usize {
+        match self {
+            ChannelOrder::Rgb => c,
+            ChannelOrder::Bgr => 2 - c,
+        }
+    }
+
+    fn parse(key: &str, value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "rgb" => Ok(ChannelOrder::Rgb),
+            "bgr" => Ok(ChannelOrder::Bgr),
+            other => Err(format!(
+                "metadata key '{key}' is '{other}'; expected 'rgb' or 'bgr'"
+            )),
+        }
+    }
+}
+
+/// How pixels become input values and image outputs become pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocessing {
+    pub input_range: ValueRange,
+    /// Per RGB component, in `input_range` units.
+    pub mean: [f32; 3],
+    /// Per RGB component, in `input_range` units; all > 0.
+    pub std: [f32; 3],
+    pub channel_order: ChannelOrder,
+    pub output_range: ValueRange,
+    /// Dynamic H and W are padded up to a multiple of this.
+    pub size_multiple: usize,
+}
+
+impl Default for Preprocessing {
+    fn default() -> Self {
+        Self {
+            input_range: ValueRange::Unit,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            channel_order: ChannelOrder::Rgb,
+            output_range: ValueRange::Unit,
+            size_multiple: 1,
+        }
+    }
+}
+
+/// Values the user set to override the model's metadata; `None` means "as the model says".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreprocessingOverrides {
+    pub input_range: Option<ValueRange>,
+    pub mean: Option<[f32; 3]>,
+    pub std: Option<[f32; 3]>,
+    pub channel_order: Option<ChannelOrder>,
+    pub output_range: Option<ValueRange>,
+    pub size_multiple: Option<usize>,
+}
+
+impl Preprocessing {
+    /// Reads the model's metadata, then applies the overrides. An output range not given
+    /// anywhere follows the input range (the convention of image-to-image nets).
+    pub fn resolve(
+        metadata: &HashMap<String, String>,
+        overrides: &PreprocessingOverrides,
+    ) -> Result<Self, String> {
+        let get = |key: &str| metadata.get(key).map(String::as_str);
+        let input_range = match (overrides.input_range, get(keys::INPUT_RANGE)) {
+            (Some(r), _) => r,
+            (None, Some(v)) => ValueRange::parse(keys::INPUT_RANGE, v)?,
+            (None, None) => ValueRange::Unit,
+        };
+        let output_range = match (overrides.output_range, get(keys::OUTPUT_RANGE)) {
+            (Some(r), _) => r,
+            (None, Some(v)) => ValueRange::parse(keys::OUTPUT_RANGE, v)?,
+            (None, None) => input_range,
+        };
+        let mean = match (overrides.mean, get(keys::MEAN)) {
+            (Some(m), _) => m,
+            (None, Some(v)) => parse_triplet(keys::MEAN, v)?,
+            (None, None) => [0.0; 3],
+        };
+        let std = match (overrides.std, get(keys::STD)) {
+            (Some(s), _) => s,
+            (None, Some(v)) => parse_triplet(keys::STD, v)?,
+            (None, None) => [1.0; 3],
+        };
+        if let Some(bad) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
+            return Err(format!(
+                "'{}' must be three positive numbers; found {bad} in {std:?}",
+                keys::STD
+            ));
+        }
+        let channel_order = match (overrides.channel_order, get(keys::CHANNEL_ORDER)) {
+            (Some(o), _) => o,
+            (None, Some(v)) => ChannelOrder::parse(keys::CHANNEL_ORDER, v)?,
+            (None, None) => ChannelOrder::Rgb,
+        };
+        let size_multiple = match (overrides.size_multiple, get(keys::SIZE_MULTIPLE)) {
+            (Some(m), _) => m,
+            (None, Some(v)) => parse_size_multiple(v)?,
+            (None, None) => 1,
+        };
+        if size_multiple == 0 {
+            return Err(format!("'{}' must be at least 1", keys::SIZE_MULTIPLE));
+        }
+        Ok(Self {
+            input_range,
+            mean,
+            std,
+            channel_order,
+            output_range,
+            size_multiple,
+        })
+    }
+}
+
+/// Parses "a,b,c" (spaces allowed) into three finite numbers; the error names `key`.
+pub fn parse_triplet(key: &str, value: &str) -> Result<[f32; 3], String> {
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    if parts.len() != 3 {
+        return Err(format!(
+            "'{key}' must be three comma-separated numbers (R,G,B); found {} in '{value}'",
+            parts.len()
+        ));
+    }
+    let mut out = [0.0f32; 3];
+    for (slot, part) in out.iter_mut().zip(&parts) {
+        *slot = part
+            .parse::<f32>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("'{key}' has '{part}', which is not a finite number"))?;
+    }
+    Ok(out)
+}
+
+fn parse_size_multiple(value: &str) -> Result<usize, String> {
+    value.trim().parse::<usize>().map_err(|_| {
+        format!(
+            "metadata key '{}' is '{value}'; expected a positive integer",
+            keys::SIZE_MULTIPLE
+        )
+    })
+}
+
+/// A spatial dimension of a model tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    Fixed(usize),
+    Dynamic,
+}
+
+impl Dim {
+    pub fn from_onnx(d: i64) -> Self {
+        if d > 0 {
+            Dim::Fixed(d as usize)
+        } else {
+            Dim::Dynamic
+        }
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Fixed(n) => write!(f, "{n}"),
+            Dim::Dynamic => f.write_str("?"),
+        }
+    }
+}
+
+/// Formats an ONNX shape with `?` for dynamic dimensions, e.g. `[1,3,?,?]`.
+pub fn format_shape(shape: &[i64]) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .map(|d| Dim::from_onnx(*d).to_string())
+        .collect();
+    format!("[{}]", dims.join(","))
+}
+
+/// The model's single image input, validated to be float [N,3,H,W] with N 1 or dynamic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    pub name: String,
+    pub height: Dim,
+    pub width: Dim,
+}
+
+impl InputSpec {
+    /// Validates an input of the given element type name and shape.
+    pub fn validate(name: &str, is_float: bool, shape: &[i64]) -> Result<Self, String> {
+        let expected = "expected a float tensor [1,3,H,W] (NCHW, 3 colour channels)";
+        if !is_float {
+            return Err(format!(
+                "input '{name}' is not float32; {expected}, found {}",
+                format_shape(shape)
+            ));
+        }
+        let batch_ok = shape.first().is_some_and(|n| *n == 1 || *n <= 0);
+        if shape.len() != 4 || !batch_ok || shape[1] != 3 {
+            return Err(format!(
+                "input '{name}' has shape {}; {expected}",
+                format_shape(shape)
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            height: Dim::from_onnx(shape[2]),
+            width: Dim::from_onnx(shape[3]),
+        })
+    }
+
+    /// The model's fixed (width, height), when both are fixed.
+    pub fn fixed_size(&self) -> Option<(usize, usize)> {
+        match (self.width, self.height) {
+            (Dim::Fixed(w), Dim::Fixed(h)) => Some((w, h)),
+            _ => None,
+        }
+    }
+}
+
+/// One output of the model, as declared (dynamic dimensions as -1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    pub name: String,
+    pub is_float: bool,
+    pub shape: Vec<i64>,
+}
+
+impl OutputSpec {
+    /// Checks that this output is a float image [1,C,H,W] with `channels` channels.
+    pub fn expect_image(&self, channels: i64) -> Result<(), String> {
+        let batch_ok = self.shape.first().is_some_and(|n| *n == 1 || *n <= 0);
+        let channels_ok = self.shape.get(1).is_some_and(|c| *c == channels || *c <= 0);
+        if !self.is_float || self.shape.len() != 4 || !batch_ok || !channels_ok {
+            return Err(format!(
+                "output '{}' is {}{}; expected a float tensor [1,{channels},H,W]",
+                self.name,
+                if self.is_float { "" } else { "not float32, " },
+                format_shape(&self.shape)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Everything the elements need to know about a loaded model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDescription {
+    pub input: InputSpec,
+    pub outputs: Vec<OutputSpec>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl ModelDescription {
+    /// The `kind` the model declares, if any.
+    pub fn kind(&self) -> Option<&str> {
+        self.metadata.get(keys::KIND).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_metadata() {
+        let p = Preprocessing::resolve(&HashMap::new(), &Default::default()).unwrap();
+        assert_eq!(p, Preprocessing::default());
+    }
+
+    #[test]
+    fn metadata_is_read_and_overrides_win() {
+        let m = meta(&[
+            ("input_range", "0-255"),
+            ("mean", "1, 2,3"),
+            ("std", "4,5,6"),
+            ("channel_order", "BGR"),
+            ("size_multiple", "4"),
+        ]);
+        let p = Preprocessing::resolve(&m, &Default::default()).unwrap();
+        assert_eq!(p.input_range, ValueRange::Byte);
+        assert_eq!(p.output_range, ValueRange::Byte, "follows the input range");
+        assert_eq!(p.mean, [1.0, 2.0, 3.0]);
+        assert_eq!(p.std, [4.0, 5.0, 6.0]);
+        assert_eq!(p.channel_order, ChannelOrder::Bgr);
+        assert_eq!(p.size_multiple, 4);
+
+        let o = PreprocessingOverrides {
+            input_range: Some(ValueRange::Unit),
+            output_range: Some(ValueRange::Byte),
+            mean: Some([0.5; 3]),
+            channel_order: Some(ChannelOrder::Rgb),
+            size_multiple: Some(8),
+            ..Default::default()
+        };
+        let p = Preprocessing::resolve(&m, &o).unwrap();
+        assert_eq!(p.input_range, ValueRange::Unit);
+        assert_eq!(p.output_range, ValueRange::Byte);
+        assert_eq!(p.mean, [0.5; 3]);
+        assert_eq!(p.std, [4.0, 5.0, 6.0]);
+        assert_eq!(p.channel_order, ChannelOrder::Rgb);
+        assert_eq!(p.size_multiple, 8);
+    }
+
+    #[test]
+    fn bad_metadata_names_the_key() {
+        let cases = [
+            (("mean", "1,2"), "'mean' must be three"),
+            (("std", "1,0,1"), "'std' must be three positive"),
+            (("std", "a,b,c"), "'std' has 'a'"),
+            (("input_range", "0-2"), "'input_range' is '0-2'"),
+            (("channel_order", "gbr"), "'channel_order' is 'gbr'"),
+            (("size_multiple", "-4"), "'size_multiple' is '-4'"),
+            (("size_multiple", "0"), "'size_multiple' must be at least 1"),
+        ];
+        for ((key, value), expected) in cases {
+            let err = Preprocessing::resolve(&meta(&[(key, value)]), &Default::default())
+                .expect_err(key);
+            assert!(err.contains(expected), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn input_shapes_are_validated() {
+        let ok = InputSpec::validate("input", true, &[1, 3, -1, -1]).unwrap();
+        assert_eq!((ok.height, ok.width), (Dim::Dynamic, Dim::Dynamic));
+        let fixed = InputSpec::validate("x", true, &[-1, 3, 224, 200]).unwrap();
+        assert_eq!(fixed.fixed_size(), Some((200, 224)));
+        let err = InputSpec::validate("x", true, &[1, 1, -1, -1]).unwrap_err();
+        assert!(err.contains("[1,1,?,?]") && err.contains("[1,3,H,W]"), "{err}");
+        let err = InputSpec::validate("x", true, &[1, 3, 8]).unwrap_err();
+        assert!(err.contains("[1,3,8]"), "{err}");
+        let err = InputSpec::validate("x", false, &[1, 3, 8, 8]).unwrap_err();
+        assert!(err.contains("not float32"), "{err}");
+    }
+
+    #[test]
+    fn image_outputs_are_validated() {
+        let out = |shape: Vec<i64>| OutputSpec {
+            name: "y".into(),
+            is_float: true,
+            shape,
+        };
+        assert!(out(vec![1, 3, -1, -1]).expect_image(3).is_ok());
+        let err = out(vec![1, 5, -1, -1]).expect_image(3).unwrap_err();
+        assert!(err.contains("[1,5,?,?]") && err.contains("[1,3,H,W]"), "{err}");
+    }
+}

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The process-wide ONNX Runtime: finding and loading `libonnxruntime`, and the one
+//! `ort::Environment` every session of every element shares.
+//!
+//! ort allows a single Environment per process (a second `build()` fails even after the first
+//! is dropped), so it lives in a static for the life of the process. Nothing here runs at plugin
+//! load: the library is loaded the first time an element starts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ort::environment::Environment;
+
+/// The environment variable that names the ONNX Runtime library explicitly.
+pub const DYLIB_ENV_VAR: &str = "ORT_DYLIB_PATH";
+
+/// Sonames tried on the system library search path, most specific first.
+const SYSTEM_SONAMES: [&str; 2] = ["libonnxruntime.so.1", "libonnxruntime.so"];
+
+static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
+
+/// Returns the shared environment, loading the ONNX Runtime library on first use.
+///
+/// A failed load is not remembered: a later call (e.g. after the user installed the library)
+/// tries again.
+pub fn environment() -> Result<Environment, String> {
+    let mut env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(env) = env.as_ref() {
+        return Ok(env.clone());
+    }
+    let builder = load_library()?;
+    let built = builder
+        .with_name("gstautoencoder")
+        .build()
+        .map_err(|e| format!("could not create the ONNX Runtime environment: {e}"))?;
+    *env = Some(built.clone());
+    Ok(built)
+}
+
+/// One place looked at for the library and what was found there.
+struct Attempt {
+    place: String,
+    outcome: String,
+}
+
+/// Loads the library from the first place that works, in the documented order:
+/// `ORT_DYLIB_PATH`; a `libonnxruntime*.so*` next to the plugin's own file; the system
+/// library search path.
+fn load_library() -> Result<ort::environment::EnvironmentBuilder, String> {
+    let mut attempts = Vec::new();
+
+    match std::env::var_os(DYLIB_ENV_VAR) {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            if !path.is_absolute() {
+                // ort would resolve it against the executable's folder (e.g. /usr/bin), which
+                // nobody means; refuse it with a clear word instead.
+                return Err(format!(
+                    "{DYLIB_ENV_VAR}={} is not an absolute path; give the full path to libonnxruntime.so",
+                    path.display()
+                ));
+            }
+            match ort::init_from(&path) {
+                Ok(builder) => return Ok(builder),
+                // An explicit choice that fails is an error, not a reason to look elsewhere.
+                Err(e) => return Err(format!("could not load ONNX Runtime from {DYLIB_ENV_VAR}: {e}")),
+            }
+        }
+        _ => attempts.push(Attempt {
+            place: format!("${DYLIB_ENV_VAR}"),
+            outcome: "not set".into(),
+        }),
+    }
+
+    match plugin_directory() {
+        Some(dir) => {
+            let candidates = libraries_in(&dir);
+            if candidates.is_empty() {
+                attempts.push(Attempt {
+                    place: format!("{}/libonnxruntime*.so*", dir.display()),
+                    outcome: "none there".into(),
+                });
+            }
+            for candidate in candidates {
+                match ort::init_from(&candidate) {
+                    Ok(builder) => return Ok(builder),
+                    Err(e) => attempts.push(Attempt {
+                        place: candidate.display().to_string(),
+                        outcome: e.to_string(),
+                    }),
+                }
+            }
+        }
+        None => attempts.push(Attempt {
+            place: "the plugin's folder".into(),
+            outcome: "could not be determined".into(),
+        }),
+    }
+
+    for soname in SYSTEM_SONAMES {
+        match ort::init_from(soname) {
+            Ok(builder) => return Ok(builder),
+            Err(e) => attempts.push(Attempt {
+                place: format!("{soname} on the system library path"),
+                outcome: e.to_string(),
+            }),
+        }
+    }
+
+    let looked = attempts
+        .iter()
+        .map(|a| format!("  - {}: {}", a.place, a.outcome))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(format!(
+        "the ONNX Runtime library (libonnxruntime.so) was not found. Looked at:\n{looked}\n\
+         Install it with scripts/setup.sh (CPU) or scripts/setup.sh --gpu (CUDA/TensorRT), \
+         copy it next to the plugin, or set {DYLIB_ENV_VAR} to its absolute path."
+    ))
+}
+
+/// The `libonnxruntime*.so*` files in `dir`, newest-looking name first; provider libraries
+/// (`libonnxruntime_providers_*`) are not the runtime and are skipped.
+fn libraries_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+        .collect();
+    found.sort();
+    found.reverse();
+    found
+}
+
+/// The folder of the shared object this code was loaded from (the plugin's .so, or the
+/// executable when the plugin is linked in statically).
+fn plugin_directory() -> Option<PathBuf> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    let address = plugin_directory as *const libc::c_void;
+    // SAFETY: dladdr only reads the loader's tables; `info` is written on success.
+    let found = unsafe { libc::dladdr(address, info.as_mut_ptr()) };
+    if found == 0 {
+        return None;
+    }
+    // SAFETY: dladdr returned non-zero, so `info` is initialised.
+    let info = unsafe { info.assume_init() };
+    if info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
+    let file = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let file = PathBuf::from(std::ffi::OsStr::new(
+        std::str::from_utf8(file.to_bytes()).ok()?,
+    ));
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    file.parent().map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_runtime_libraries_but_not_provider_libraries() {
+        let dir = std::env::temp_dir().join(format!("ae-runtime-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "libonnxruntime.so.1.32.0",
+            "libonnxruntime_providers_cuda.so",
+            "libonnxruntime.so",
+            "other.so",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let found: Vec<String> = libraries_in(&dir)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(found, ["libonnxruntime.so.1.32.0", "libonnxruntime.so"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn plugin_directory_is_the_folder_of_this_binary() {
+        let dir = plugin_directory().expect("dladdr finds this binary");
+        let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(dir, exe.parent().unwrap());
+    }
+}

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! onnxstyletransfer: runs an image-to-image ONNX model (fast style transfer, any autoencoder
+//! whose output is an image) on every frame and writes its output back into the frame.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc ! videoconvert ! \
+//!     onnxstyletransfer model-file=models/pencil_sketch.onnx strength=0.8 ! \
+//!     videoconvert ! autovideosink
+//! ```
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use crate::common::model_settings::{ModelSettings, start_session};
+use crate::common::{VIDEO_FORMATS, pixel_layout};
+use crate::core::{ImageMut, ImageOutput, InferenceSession, PixelLayout, TensorInput};
+
+const DEFAULT_STRENGTH: f64 = 1.0;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: ModelSettings,
+    strength: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: ModelSettings::default(),
+            strength: DEFAULT_STRENGTH,
+        }
+    }
+}
+
+struct State {
+    session: InferenceSession,
+    input: TensorInput,
+    output: ImageOutput,
+    /// Set from the negotiated caps.
+    layout: Option<PixelLayout>,
+}
+
+#[derive(Default)]
+pub struct StyleTransfer {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onnxstyletransfer",
+        gst::DebugColorFlags::empty(),
+        Some("ONNX image-to-image (style transfer) element"),
+    )
+});
+
+#[glib::object_subclass]
+impl ObjectSubclass for StyleTransfer {
+    const NAME: &'static str = "GstOnnxStyleTransfer";
+    type Type = super::StyleTransfer;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for StyleTransfer {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = ModelSettings::properties();
+            props.push(
+                glib::ParamSpecDouble::builder("strength")
+                    .nick("Strength")
+                    .blurb("Blend of the model's output over the original frame (0 = original, 1 = model output)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_STRENGTH)
+                    .mutable_playing()
+                    .build(),
+            );
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let name = pspec.name();
+        if ModelSettings::has(name) && self.obj().current_state() > gst::State::Ready {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "'{name}' can only change in the READY or NULL state; ignored"
+            );
+            return;
+        }
+        let mut settings = self.settings.lock().unwrap();
+        let old = self.property_of(&settings, name);
+        match name {
+            "strength" => settings.strength = value.get().expect("type checked upstream"),
+            _ => settings.model.set(name, value),
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "{name}: {old:?} -> {:?}",
+            self.property_of(&settings, name)
+        );
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        self.property_of(&settings, pspec.name())
+    }
+}
+
+impl StyleTransfer {
+    fn property_of(&self, settings: &Settings, name: &str) -> glib::Value {
+        match name {
+            "strength" => settings.strength.to_value(),
+            _ => settings.model.get(name),
+        }
+    }
+}
+
+impl GstObjectImpl for StyleTransfer {}
+
+impl ElementImpl for StyleTransfer {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "ONNX style transfer",
+                "Filter/Effect/Video",
+                "Runs an image-to-image ONNX model (e.g. fast neural style transfer) on every \
+                 frame through ONNX Runtime and writes its output into the frame",
+                "gst-plugin-autoencoder developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(VIDEO_FORMATS)
+                .build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for StyleTransfer {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let mut settings = self.settings.lock().unwrap().clone();
+        let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
+        let description = session.description();
+        let output = description.outputs.first().expect("validated: at least one output");
+        output.expect_image(3).map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "model '{}' is not an image-to-image model: {e}",
+                    settings.model.model_file.clone().unwrap_or_default().display()
+                ]
+            )
+        })?;
+        let state = State {
+            input: TensorInput::new(&description.input, &pre),
+            output: ImageOutput::new(&pre),
+            session,
+            layout: None,
+        };
+        settings.model.active_provider = state.session.provider().name().to_owned();
+        self.settings.lock().unwrap().model.active_provider = settings.model.active_provider;
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        self.settings.lock().unwrap().model.active_provider.clear();
+        Ok(())
+    }
+}
+
+impl VideoFilterImpl for StyleTransfer {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        _outcaps: &gst::Caps,
+        _out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        let layout = pixel_layout(in_info.format())
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported caps {incaps}"))?;
+        let mut state = self.state.lock().unwrap();
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        state.layout = Some(layout);
+        gst::debug!(CAT, imp = self, "configured for {incaps}");
+        Ok(())
+    }
+
+    fn transform_frame_ip(
+        &self,
+        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let strength = self.settings.lock().unwrap().strength as f32;
+        if strength <= 0.0 {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let mut state = self.state.lock().unwrap();
+        let State {
+            session,
+            input,
+            output,
+            layout,
+        } = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let layout = layout.ok_or(gst::FlowError::NotNegotiated)?;
+        let (width, height) = (frame.width() as usize, frame.height() as usize);
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
+        let mut image = ImageMut {
+            data,
+            width,
+            height,
+            stride,
+            layout,
+        };
+        let result = input.fill(&image.as_ref()).and_then(|tensor| {
+            session
+                .run(
+                    input.tensor(),
+                    tensor.tensor.height,
+                    tensor.tensor.width,
+                    |shape, values| output.write(shape, values, tensor, &mut image, strength),
+                )
+                .and_then(|written| written)
+        });
+        result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::FlowError::Error
+        })
+    }
+}
