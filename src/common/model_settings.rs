@@ -9,6 +9,7 @@ use gst::prelude::*;
 
 use super::enums::{ChannelOrderSetting, ExecutionProvider, OptimizationLevel, RangeSetting};
 use crate::core::model::parse_triplet;
+use crate::core::runtime;
 use crate::core::{InferenceSession, Preprocessing, PreprocessingOverrides, SessionConfig};
 
 /// The structure name of the element message posted when a session starts.
@@ -262,13 +263,20 @@ pub fn start_session(
             skipped.join("; ")
         );
     }
-    gst::debug!(cat, obj = element, "model {:?}, pre-processing {pre:?}", session.description());
+    gst::debug!(
+        cat,
+        obj = element,
+        "ONNX Runtime from {}; model {:?}; pre-processing {pre:?}",
+        runtime::library_location().unwrap_or_default(),
+        session.description()
+    );
     let structure = gst::Structure::builder(PROVIDER_MESSAGE)
         .field("requested", settings.execution_provider)
         .field("active", provider.name())
         .field("fallback", !skipped.is_empty())
         .field("skipped", skipped.join("; "))
         .field("model-file", path.display().to_string())
+        .field("runtime-library", runtime::library_location().unwrap_or_default())
         .build();
     let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
     Ok((session, pre))

@@ -7,7 +7,7 @@
 //! load: the library is loaded the first time an element starts.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
 
@@ -18,6 +18,12 @@ pub const DYLIB_ENV_VAR: &str = "ORT_DYLIB_PATH";
 const SYSTEM_SONAMES: [&str; 2] = ["libonnxruntime.so.1", "libonnxruntime.so"];
 
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
+static LOADED_FROM: OnceLock<String> = OnceLock::new();
+
+/// Where the ONNX Runtime library was loaded from, once it is.
+pub fn library_location() -> Option<&'static str> {
+    LOADED_FROM.get().map(String::as_str)
+}
 
 /// Returns the shared environment, loading the ONNX Runtime library on first use.
 ///
@@ -28,7 +34,8 @@ pub fn environment() -> Result<Environment, String> {
     if let Some(env) = env.as_ref() {
         return Ok(env.clone());
     }
-    let builder = load_library()?;
+    let (builder, location) = load_library()?;
+    let _ = LOADED_FROM.set(location);
     let built = builder
         .with_name("gstautoencoder")
         .build()
@@ -46,7 +53,7 @@ struct Attempt {
 /// Loads the library from the first place that works, in the documented order:
 /// `ORT_DYLIB_PATH`; a `libonnxruntime*.so*` next to the plugin's own file; the system
 /// library search path.
-fn load_library() -> Result<ort::environment::EnvironmentBuilder, String> {
+fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), String> {
     let mut attempts = Vec::new();
 
     match std::env::var_os(DYLIB_ENV_VAR) {
@@ -61,7 +68,7 @@ fn load_library() -> Result<ort::environment::EnvironmentBuilder, String> {
                 ));
             }
             match ort::init_from(&path) {
-                Ok(builder) => return Ok(builder),
+                Ok(builder) => return Ok((builder, path.display().to_string())),
                 // An explicit choice that fails is an error, not a reason to look elsewhere.
                 Err(e) => return Err(format!("could not load ONNX Runtime from {DYLIB_ENV_VAR}: {e}")),
             }
@@ -83,7 +90,7 @@ fn load_library() -> Result<ort::environment::EnvironmentBuilder, String> {
             }
             for candidate in candidates {
                 match ort::init_from(&candidate) {
-                    Ok(builder) => return Ok(builder),
+                    Ok(builder) => return Ok((builder, candidate.display().to_string())),
                     Err(e) => attempts.push(Attempt {
                         place: candidate.display().to_string(),
                         outcome: e.to_string(),
@@ -99,7 +106,7 @@ fn load_library() -> Result<ort::environment::EnvironmentBuilder, String> {
 
     for soname in SYSTEM_SONAMES {
         match ort::init_from(soname) {
-            Ok(builder) => return Ok(builder),
+            Ok(builder) => return Ok((builder, format!("{soname} (system library path)"))),
             Err(e) => attempts.push(Attempt {
                 place: format!("{soname} on the system library path"),
                 outcome: e.to_string(),
