@@ -11,9 +11,14 @@ use gst::prelude::*;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let model = args.next().unwrap_or_else(|| "models/pencil_sketch.onnx".into());
+    let model = args
+        .next()
+        .unwrap_or_else(|| "models/pencil_sketch.onnx".into());
     let out_dir = args.next().unwrap_or_else(|| "out".into());
-    let frames: i32 = args.next().map_or(Ok(5), |n| n.parse()).context("FRAMES must be a number")?;
+    let frames: i32 = args
+        .next()
+        .map_or(Ok(5), |n| n.parse())
+        .context("FRAMES must be a number")?;
 
     gst::init()?;
     // The plugin is linked into this program; an installed copy would be found by name too.
@@ -24,8 +29,13 @@ fn main() -> Result<()> {
         .property("num-buffers", frames)
         .property_from_str("pattern", "smpte")
         .build()?;
-    let caps = gst_video::VideoCapsBuilder::new().width(640).height(360).build();
-    let filter = gst::ElementFactory::make("capsfilter").property("caps", &caps).build()?;
+    let caps = gst_video::VideoCapsBuilder::new()
+        .width(640)
+        .height(360)
+        .build();
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", &caps)
+        .build()?;
     let to_rgb = gst::ElementFactory::make("videoconvert").build()?;
     let style = gst::ElementFactory::make("onnxstyletransfer")
         .property("model-file", &model)
@@ -48,11 +58,9 @@ fn main() -> Result<()> {
         for msg in bus.iter_timed(gst::ClockTime::NONE) {
             match msg.view() {
                 gst::MessageView::Eos(_) => return Ok(()),
-                gst::MessageView::Error(err) => bail!(
-                    "{}: {}",
-                    err.error(),
-                    err.debug().unwrap_or_default()
-                ),
+                gst::MessageView::Error(err) => {
+                    bail!("{}: {}", err.error(), err.debug().unwrap_or_default())
+                }
                 gst::MessageView::Element(e) => {
                     if let Some(s) = e.structure().filter(|s| s.name() == "autoencoder-provider") {
                         println!(

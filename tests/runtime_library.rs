@@ -24,13 +24,21 @@ fn an_ort_dylib_path_that_cannot_load_is_a_clear_error() {
     ];
     for (value, expected) in cases {
         let out = Command::new(&exe)
-            .args(["--exact", "child_prints_the_start_error", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "child_prints_the_start_error",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("ORT_DYLIB_PATH", value)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "child failed: {stdout}");
-        assert!(stdout.contains(expected), "ORT_DYLIB_PATH={value}: {stdout}");
+        assert!(
+            stdout.contains(expected),
+            "ORT_DYLIB_PATH={value}: {stdout}"
+        );
     }
 }
 

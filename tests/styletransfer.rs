@@ -25,7 +25,10 @@ const ALL_FORMATS: [VideoFormat; 10] = [
 ];
 
 fn style(model: &str, extra: &str) -> String {
-    format!("onnxstyletransfer model-file={} {extra}", fixture_str(model))
+    format!(
+        "onnxstyletransfer model-file={} {extra}",
+        fixture_str(model)
+    )
 }
 
 /// Runs `model` on the 33x25 test image in `format` with a padded stride; checks the colour
@@ -34,13 +37,24 @@ fn check_format(model: &str, extra: &str, reference: &[u8], format: VideoFormat,
     let input = read_rgb("input_33x25.rgb", W, H);
     let (bpp, _, _) = layout(format);
     let stride = W * bpp + 12; // stride != width * bytes per pixel
-    let out = run_one(&style(model, extra), format, W, H, pack(&input, W, H, format, stride));
+    let out = run_one(
+        &style(model, extra),
+        format,
+        W,
+        H,
+        pack(&input, W, H, format, stride),
+    );
     let info = gst_video::VideoInfo::from_caps(&caps(format, W, H)).unwrap();
     let (rgb, alpha) = unpack(&out, &info);
     let diff = max_diff(&rgb, reference);
-    assert!(diff <= tolerance, "{format:?}: max difference {diff} levels");
+    assert!(
+        diff <= tolerance,
+        "{format:?}: max difference {diff} levels"
+    );
     if bpp == 4 {
-        let expected: Vec<u8> = (0..H).flat_map(|y| (0..W).map(move |x| alpha_of(x, y))).collect();
+        let expected: Vec<u8> = (0..H)
+            .flat_map(|y| (0..W).map(move |x| alpha_of(x, y)))
+            .collect();
         assert_eq!(alpha, expected, "{format:?}: alpha changed");
     }
 }
@@ -78,7 +92,12 @@ fn padded_stride_bytes_are_untouched() {
     );
     let map = out.map_readable().unwrap();
     for y in 0..H {
-        assert!(map[y * stride + W * 4..(y + 1) * stride].iter().all(|b| *b == 0xEE), "row {y}");
+        assert!(
+            map[y * stride + W * 4..(y + 1) * stride]
+                .iter()
+                .all(|b| *b == 0xEE),
+            "row {y}"
+        );
     }
 }
 
@@ -116,7 +135,10 @@ fn fixed_size_model_at_its_own_size() {
         16,
         pack(&input, 16, 16, VideoFormat::Rgb, 48),
     );
-    let (rgb, _) = unpack(&out, &gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgb, 16, 16)).unwrap());
+    let (rgb, _) = unpack(
+        &out,
+        &gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgb, 16, 16)).unwrap(),
+    );
     let diff = max_diff(&rgb, &reference);
     assert!(diff <= 1, "max difference {diff}");
 }
@@ -144,7 +166,10 @@ fn fixed_size_model_resizes_to_and_from_the_frame() {
         h,
         pack(&frame, w, h, VideoFormat::Bgrx, w * 4),
     );
-    let (rgb, _) = unpack(&out, &gst_video::VideoInfo::from_caps(&caps(VideoFormat::Bgrx, w, h)).unwrap());
+    let (rgb, _) = unpack(
+        &out,
+        &gst_video::VideoInfo::from_caps(&caps(VideoFormat::Bgrx, w, h)).unwrap(),
+    );
     let margin = 10; // frame pixels; 2.5 model pixels at a 4x scale
     let mut checked = 0;
     for y in 0..h {
@@ -220,7 +245,10 @@ fn whole_pipeline_reads_the_bus() {
     // This machine has the CPU build of ONNX Runtime: auto fell back, and says so.
     assert!(s.get::<bool>("fallback").unwrap());
     let skipped = s.get::<&str>("skipped").unwrap();
-    assert!(skipped.contains("tensorrt:") && skipped.contains("cuda:"), "{skipped}");
+    assert!(
+        skipped.contains("tensorrt:") && skipped.contains("cuda:"),
+        "{skipped}"
+    );
 }
 
 /// A pipeline `videotestsrc ! onnxstyletransfer <props> ! fakesink`.
@@ -238,9 +266,15 @@ fn pipeline_with(props: &str) -> gst::Pipeline {
 fn missing_model_file_is_a_clear_error() {
     init();
     let err = start_error(&pipeline_with("model-file=/nonexistent/style.onnx"));
-    assert!(err.contains("model file '/nonexistent/style.onnx' does not exist"), "{err}");
+    assert!(
+        err.contains("model file '/nonexistent/style.onnx' does not exist"),
+        "{err}"
+    );
     let err = start_error(&pipeline_with(""));
-    assert!(err.contains("no model file set (property 'model-file')"), "{err}");
+    assert!(
+        err.contains("no model file set (property 'model-file')"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -248,7 +282,10 @@ fn a_file_that_is_not_onnx_is_a_clear_error() {
     init();
     let path = fixture_str("not_onnx.onnx");
     let err = start_error(&pipeline_with(&format!("model-file={path}")));
-    assert!(err.contains(&format!("could not load model '{path}'")), "{err}");
+    assert!(
+        err.contains(&format!("could not load model '{path}'")),
+        "{err}"
+    );
     let dir = fixture_str("");
     let err = start_error(&pipeline_with(&format!("model-file={dir}")));
     assert!(err.contains("is a directory, not an ONNX file"), "{err}");
@@ -271,7 +308,10 @@ fn a_model_whose_output_is_not_an_image_is_a_clear_error() {
     let path = fixture_str("five_classes.onnx");
     let err = start_error(&pipeline_with(&format!("model-file={path}")));
     assert!(err.contains("is not an image-to-image model"), "{err}");
-    assert!(err.contains("[1,5,?,?]; expected a float tensor [1,3,H,W]"), "{err}");
+    assert!(
+        err.contains("[1,5,?,?]; expected a float tensor [1,3,H,W]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -283,7 +323,9 @@ fn an_explicit_gpu_provider_without_a_gpu_build_is_a_clear_error() {
             "model-file={model} execution-provider={provider}"
         )));
         assert!(
-            err.contains(&format!("the {provider} execution provider is not in this ONNX Runtime library")),
+            err.contains(&format!(
+                "the {provider} execution provider is not in this ONNX Runtime library"
+            )),
             "{err}"
         );
     }
@@ -294,7 +336,10 @@ fn malformed_mean_property_names_the_property() {
     init();
     let model = fixture_str("channel_swap.onnx");
     let err = start_error(&pipeline_with(&format!("model-file={model} mean=0.5,0.5")));
-    assert!(err.contains("property 'mean' must be three comma-separated numbers"), "{err}");
+    assert!(
+        err.contains("property 'mean' must be three comma-separated numbers"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -308,7 +353,10 @@ fn model_properties_are_fixed_while_playing_but_strength_is_live() {
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_src_caps(caps(VideoFormat::Rgb, 4, 4));
     element.set_property("model-file", "/other.onnx");
-    assert_eq!(element.property::<Option<String>>("model-file").as_deref(), Some(model.as_str()));
+    assert_eq!(
+        element.property::<Option<String>>("model-file").as_deref(),
+        Some(model.as_str())
+    );
     element.set_property("strength", 0.25f64);
     assert_eq!(element.property::<f64>("strength"), 0.25);
     let input = vec![10u8; 4 * 4 * 3];

@@ -11,7 +11,10 @@ use crate::core::{ChannelOrder, Optimization, ProviderChoice, ValueRange};
 #[enum_type(name = "GstAutoencoderExecutionProvider")]
 pub enum ExecutionProvider {
     #[default]
-    #[enum_value(name = "Auto: TensorRT, then CUDA, then CPU (the first that runs)", nick = "auto")]
+    #[enum_value(
+        name = "Auto: TensorRT, then CUDA, then CPU (the first that runs)",
+        nick = "auto"
+    )]
     Auto,
     #[enum_value(name = "CPU", nick = "cpu")]
     Cpu,
@@ -39,7 +42,10 @@ impl From<ExecutionProvider> for ProviderChoice {
 pub enum OptimizationLevel {
     #[enum_value(name = "Disable all optimizations", nick = "disable-all")]
     DisableAll,
-    #[enum_value(name = "Basic: constant folding, redundant node removal", nick = "enable-basic")]
+    #[enum_value(
+        name = "Basic: constant folding, redundant node removal",
+        nick = "enable-basic"
+    )]
     Basic,
     #[enum_value(name = "Extended: also node fusions", nick = "enable-extended")]
     Extended,

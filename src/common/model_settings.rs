@@ -162,10 +162,14 @@ impl ModelSettings {
         };
         match name {
             "model-file" => self.model_file = path(value).map(PathBuf::from),
-            "execution-provider" => self.execution_provider = value.get().expect("type checked upstream"),
+            "execution-provider" => {
+                self.execution_provider = value.get().expect("type checked upstream")
+            }
             "device-id" => self.device_id = value.get().expect("type checked upstream"),
             "threads" => self.threads = value.get().expect("type checked upstream"),
-            "optimization-level" => self.optimization_level = value.get().expect("type checked upstream"),
+            "optimization-level" => {
+                self.optimization_level = value.get().expect("type checked upstream")
+            }
             "model-cache-dir" => self.model_cache_dir = path(value).map(PathBuf::from),
             "input-range" => self.input_range = value.get().expect("type checked upstream"),
             "output-range" => self.output_range = value.get().expect("type checked upstream"),
@@ -254,7 +258,12 @@ pub fn start_session(
         .map(|s| format!("{}: {}", s.provider, s.reason))
         .collect();
     if skipped.is_empty() {
-        gst::info!(cat, obj = element, "running '{}' on {provider}", path.display());
+        gst::info!(
+            cat,
+            obj = element,
+            "running '{}' on {provider}",
+            path.display()
+        );
     } else {
         gst::warning!(
             cat,
@@ -276,8 +285,15 @@ pub fn start_session(
         .field("fallback", !skipped.is_empty())
         .field("skipped", skipped.join("; "))
         .field("model-file", path.display().to_string())
-        .field("runtime-library", runtime::library_location().unwrap_or_default())
+        .field(
+            "runtime-library",
+            runtime::library_location().unwrap_or_default(),
+        )
         .build();
-    let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
+    let _ = element.post_message(
+        gst::message::Element::builder(structure)
+            .src(element)
+            .build(),
+    );
     Ok((session, pre))
 }

@@ -166,7 +166,9 @@ impl OutputDecoder {
         assert!(tensor_width >= image.width && tensor_height >= image.height);
         let plane_len = tensor_width * tensor_height;
         assert!(tensor.len() >= 3 * plane_len, "tensor too small");
-        let planes = self.plane_of.map(|c| &tensor[c * plane_len..(c + 1) * plane_len]);
+        let planes = self
+            .plane_of
+            .map(|c| &tensor[c * plane_len..(c + 1) * plane_len]);
         let to_level = self.to_level;
         blend_into(image, strength, |x, y, k| {
             planes[k][y * tensor_width + x] * to_level
@@ -180,7 +182,9 @@ pub fn to_rgb8(image: &ImageRef, rgb: &mut [u8]) {
     assert!(rgb.len() >= row_len * image.height, "RGB buffer too small");
     let bpp = image.layout.bytes_per_pixel;
     let [r, g, b] = image.layout.rgb_offsets;
-    for (row, out) in rows(image.data, image.stride, image.height).zip(rgb.chunks_exact_mut(row_len)) {
+    for (row, out) in
+        rows(image.data, image.stride, image.height).zip(rgb.chunks_exact_mut(row_len))
+    {
         for (px, o) in row.chunks(bpp).zip(out.chunks_exact_mut(3)) {
             o.copy_from_slice(&[px[r], px[g], px[b]]);
         }
@@ -191,7 +195,9 @@ pub fn to_rgb8(image: &ImageRef, rgb: &mut [u8]) {
 pub fn blend_rgb8(rgb: &[u8], image: &mut ImageMut, strength: f32) {
     let row_len = image.width * 3;
     assert!(rgb.len() >= row_len * image.height, "RGB buffer too small");
-    blend_into(image, strength, |x, y, k| rgb[y * row_len + x * 3 + k] as f32);
+    blend_into(image, strength, |x, y, k| {
+        rgb[y * row_len + x * 3 + k] as f32
+    });
 }
 
 /// Writes `new_level(x, y, component)` (any float; clamped to 0..255, NaN as 0) into the colour
@@ -206,8 +212,7 @@ fn blend_into(image: &mut ImageMut, strength: f32, new_level: impl Fn(usize, usi
         let row = &mut image.data[y * stride..y * stride + row_len];
         for (x, px) in row.chunks_exact_mut(bpp).enumerate() {
             for (k, &offset) in offsets.iter().enumerate() {
-                // max/min rather than clamp: f32::max(NaN, 0.0) is 0.0.
-                let new = new_level(x, y, k).max(0.0).min(255.0);
+                let new = to_level_range(new_level(x, y, k));
                 let value = if strength >= 1.0 {
                     new
                 } else {
@@ -218,6 +223,12 @@ fn blend_into(image: &mut ImageMut, strength: f32, new_level: impl Fn(usize, usi
             }
         }
     }
+}
+
+/// Clamps to 0..=255, with NaN as 0 (a model may produce NaN; the frame must stay valid).
+#[inline]
+fn to_level_range(v: f32) -> f32 {
+    if v.is_nan() { 0.0 } else { v.clamp(0.0, 255.0) }
 }
 
 /// The tensor size a dynamic model runs at for a frame: each side rounded up to `multiple`.
@@ -234,7 +245,13 @@ mod tests {
     /// A test pattern whose row padding bytes are 0xEE.
     fn image(width: usize, height: usize, stride: usize, layout: PixelLayout) -> Vec<u8> {
         (0..stride * height)
-            .map(|i| if i % stride >= layout.row_bytes(width) { 0xEE } else { (i * 37 % 251) as u8 })
+            .map(|i| {
+                if i % stride >= layout.row_bytes(width) {
+                    0xEE
+                } else {
+                    (i * 37 % 251) as u8
+                }
+            })
             .collect()
     }
 
@@ -248,20 +265,42 @@ mod tests {
             ..Default::default()
         };
         let data = [100u8, 150, 200, 7]; // one RGBA pixel
-        let img = ImageRef { data: &data, width: 1, height: 1, stride: 4, layout: PixelLayout::RGBA };
+        let img = ImageRef {
+            data: &data,
+            width: 1,
+            height: 1,
+            stride: 4,
+            layout: PixelLayout::RGBA,
+        };
         let mut t = [0.0f32; 3];
         InputEncoder::new(&p).encode(&img, &mut t, 1, 1);
-        assert_eq!(t, [(200.0 - 30.0) / 5.0, (150.0 - 20.0) / 4.0, (100.0 - 10.0) / 2.0]);
+        assert_eq!(
+            t,
+            [
+                (200.0 - 30.0) / 5.0,
+                (150.0 - 20.0) / 4.0,
+                (100.0 - 10.0) / 2.0
+            ]
+        );
     }
 
     #[test]
     fn encode_respects_stride_and_pads_by_repeating_edges() {
         let (w, h, stride) = (3, 2, 12);
         let data = image(w, h, stride, PixelLayout::BGR);
-        let img = ImageRef { data: &data, width: w, height: h, stride, layout: PixelLayout::BGR };
+        let img = ImageRef {
+            data: &data,
+            width: w,
+            height: h,
+            stride,
+            layout: PixelLayout::BGR,
+        };
         let (tw, th) = (4, 4);
         let mut t = vec![0.0f32; 3 * tw * th];
-        let p = Preprocessing { input_range: ValueRange::Byte, ..Default::default() };
+        let p = Preprocessing {
+            input_range: ValueRange::Byte,
+            ..Default::default()
+        };
         InputEncoder::new(&p).encode(&img, &mut t, tw, th);
         for c in 0..3 {
             for ty in 0..th {
@@ -276,22 +315,40 @@ mod tests {
 
     #[test]
     fn decode_clamps_maps_nan_to_zero_and_keeps_alpha_and_padding() {
-        let p = Preprocessing { output_range: ValueRange::Unit, ..Default::default() };
+        let p = Preprocessing {
+            output_range: ValueRange::Unit,
+            ..Default::default()
+        };
         // 2x1 tensor, planes R, G, B.
         let t = [0.5, f32::NAN, -3.0, 2.0, 1.0 / 255.0, 0.2];
         let mut data = vec![9u8, 9, 9, 77, 9, 9, 9, 88, 0xEE, 0xEE];
-        let mut img = ImageMut { data: &mut data, width: 2, height: 1, stride: 10, layout: PixelLayout::RGBA };
+        let mut img = ImageMut {
+            data: &mut data,
+            width: 2,
+            height: 1,
+            stride: 10,
+            layout: PixelLayout::RGBA,
+        };
         OutputDecoder::new(&p).decode(&t, 2, 1, &mut img, 1.0);
         assert_eq!(data, [128, 0, 1, 77, 0, 255, 51, 88, 0xEE, 0xEE]);
     }
 
     #[test]
     fn decode_blends_by_strength() {
-        let p = Preprocessing { output_range: ValueRange::Byte, ..Default::default() };
+        let p = Preprocessing {
+            output_range: ValueRange::Byte,
+            ..Default::default()
+        };
         let t = [200.0, 200.0, 200.0];
         for (strength, expected) in [(0.0, 100u8), (0.5, 150), (0.25, 125), (1.0, 200)] {
             let mut data = vec![100u8; 3];
-            let mut img = ImageMut { data: &mut data, width: 1, height: 1, stride: 3, layout: PixelLayout::RGB };
+            let mut img = ImageMut {
+                data: &mut data,
+                width: 1,
+                height: 1,
+                stride: 3,
+                layout: PixelLayout::RGB,
+            };
             OutputDecoder::new(&p).decode(&t, 1, 1, &mut img, strength);
             assert_eq!(data, [expected; 3], "strength {strength}");
         }
@@ -299,16 +356,35 @@ mod tests {
 
     #[test]
     fn rgb8_round_trip_through_any_layout() {
-        for layout in [PixelLayout::RGB, PixelLayout::BGR, PixelLayout::RGBA, PixelLayout::BGRA, PixelLayout::ARGB, PixelLayout::ABGR] {
+        for layout in [
+            PixelLayout::RGB,
+            PixelLayout::BGR,
+            PixelLayout::RGBA,
+            PixelLayout::BGRA,
+            PixelLayout::ARGB,
+            PixelLayout::ABGR,
+        ] {
             let (w, h) = (5, 3);
             let stride = layout.row_bytes(w) + 3;
             let data = image(w, h, stride, layout);
-            let img = ImageRef { data: &data, width: w, height: h, stride, layout };
+            let img = ImageRef {
+                data: &data,
+                width: w,
+                height: h,
+                stride,
+                layout,
+            };
             let mut rgb = vec![0u8; w * h * 3];
             to_rgb8(&img, &mut rgb);
             let mut copy = vec![0xEEu8; stride * h];
             // Non-colour bytes of the copy keep 0xEE; colour bytes come back equal.
-            let mut out = ImageMut { data: &mut copy, width: w, height: h, stride, layout };
+            let mut out = ImageMut {
+                data: &mut copy,
+                width: w,
+                height: h,
+                stride,
+                layout,
+            };
             blend_rgb8(&rgb, &mut out, 1.0);
             for y in 0..h {
                 for x in 0..w {

@@ -13,6 +13,8 @@ pub mod tensor_input;
 
 pub use convert::{ImageMut, ImageRef, PixelLayout};
 pub use image_output::ImageOutput;
-pub use model::{ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange};
+pub use model::{
+    ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange,
+};
 pub use session::{InferenceSession, Optimization, Provider, ProviderChoice, SessionConfig};
 pub use tensor_input::{TensorInput, TensorLayout};

@@ -385,8 +385,8 @@ mod tests {
             (("size_multiple", "0"), "'size_multiple' must be at least 1"),
         ];
         for ((key, value), expected) in cases {
-            let err = Preprocessing::resolve(&meta(&[(key, value)]), &Default::default())
-                .expect_err(key);
+            let err =
+                Preprocessing::resolve(&meta(&[(key, value)]), &Default::default()).expect_err(key);
             assert!(err.contains(expected), "{key}={value}: {err}");
         }
     }
@@ -398,7 +398,10 @@ mod tests {
         let fixed = InputSpec::validate("x", true, &[-1, 3, 224, 200]).unwrap();
         assert_eq!(fixed.fixed_size(), Some((200, 224)));
         let err = InputSpec::validate("x", true, &[1, 1, -1, -1]).unwrap_err();
-        assert!(err.contains("[1,1,?,?]") && err.contains("[1,3,H,W]"), "{err}");
+        assert!(
+            err.contains("[1,1,?,?]") && err.contains("[1,3,H,W]"),
+            "{err}"
+        );
         let err = InputSpec::validate("x", true, &[1, 3, 8]).unwrap_err();
         assert!(err.contains("[1,3,8]"), "{err}");
         let err = InputSpec::validate("x", false, &[1, 3, 8, 8]).unwrap_err();
@@ -414,6 +417,9 @@ mod tests {
         };
         assert!(out(vec![1, 3, -1, -1]).expect_image(3).is_ok());
         let err = out(vec![1, 5, -1, -1]).expect_image(3).unwrap_err();
-        assert!(err.contains("[1,5,?,?]") && err.contains("[1,3,H,W]"), "{err}");
+        assert!(
+            err.contains("[1,5,?,?]") && err.contains("[1,3,H,W]"),
+            "{err}"
+        );
     }
 }

@@ -66,13 +66,23 @@ mod tests {
 
     #[test]
     fn flat_regions_stay_flat() {
-        let src_size = Size { width: 16, height: 6 };
+        let src_size = Size {
+            width: 16,
+            height: 6,
+        };
         // Left half red-ish, right half blue-ish.
         let mut src = vec![0u8; src_size.rgb_len()];
         for (i, px) in src.chunks_exact_mut(3).enumerate() {
-            px.copy_from_slice(if i % 16 < 8 { &[200, 10, 20] } else { &[5, 6, 250] });
+            px.copy_from_slice(if i % 16 < 8 {
+                &[200, 10, 20]
+            } else {
+                &[5, 6, 250]
+            });
         }
-        let dst_size = Size { width: 32, height: 5 };
+        let dst_size = Size {
+            width: 32,
+            height: 5,
+        };
         let mut dst = vec![0u8; dst_size.rgb_len()];
         RgbResizer::default()
             .resize(&src, src_size, &mut dst, dst_size)

@@ -70,7 +70,11 @@ fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Stri
             match ort::init_from(&path) {
                 Ok(builder) => return Ok((builder, path.display().to_string())),
                 // An explicit choice that fails is an error, not a reason to look elsewhere.
-                Err(e) => return Err(format!("could not load ONNX Runtime from {DYLIB_ENV_VAR}: {e}")),
+                Err(e) => {
+                    return Err(format!(
+                        "could not load ONNX Runtime from {DYLIB_ENV_VAR}: {e}"
+                    ));
+                }
             }
         }
         _ => attempts.push(Attempt {

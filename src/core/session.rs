@@ -140,7 +140,9 @@ impl InferenceSession {
                         skipped,
                     });
                 }
-                Err(reason) if config.provider == ProviderChoice::Auto && provider != Provider::Cpu => {
+                Err(reason)
+                    if config.provider == ProviderChoice::Auto && provider != Provider::Cpu =>
+                {
                     skipped.push(SkippedProvider { provider, reason });
                 }
                 Err(reason) => return Err(reason),
@@ -195,7 +197,9 @@ fn check_model_file(path: &Path) -> Result<(), String> {
         _ => format!("model file '{shown}' cannot be read: {e}"),
     })?;
     if meta.is_dir() {
-        return Err(format!("model file '{shown}' is a directory, not an ONNX file"));
+        return Err(format!(
+            "model file '{shown}' is a directory, not an ONNX file"
+        ));
     }
     if meta.len() == 0 {
         return Err(format!("model file '{shown}' is empty"));
@@ -227,16 +231,17 @@ fn with_provider(
         Provider::Cpu => return Ok(builder),
         Provider::Cuda => {
             require_available::<ep::CUDA>(provider)?;
-            ep::CUDA::default()
-                .with_device_id(config.device_id)
-                .build()
+            ep::CUDA::default().with_device_id(config.device_id).build()
         }
         Provider::TensorRt => {
             require_available::<ep::TensorRT>(provider)?;
             let mut trt = ep::TensorRT::default().with_device_id(config.device_id);
             if let Some(dir) = &config.engine_cache_dir {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    format!("cannot create the engine cache folder '{}': {e}", dir.display())
+                    format!(
+                        "cannot create the engine cache folder '{}': {e}",
+                        dir.display()
+                    )
                 })?;
                 let dir = dir.display().to_string();
                 trt = trt

@@ -81,8 +81,12 @@ impl TensorInput {
         self.tensor.resize(tensor_len, 0.0);
         match self.geometry {
             Geometry::Padded { .. } => {
-                self.encoder
-                    .encode(frame, &mut self.tensor, layout.tensor.width, layout.tensor.height);
+                self.encoder.encode(
+                    frame,
+                    &mut self.tensor,
+                    layout.tensor.width,
+                    layout.tensor.height,
+                );
             }
             Geometry::Resized(size) => {
                 self.frame_rgb.resize(frame_size.rgb_len(), 0);

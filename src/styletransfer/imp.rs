@@ -147,10 +147,20 @@ impl ElementImpl for StyleTransfer {
                 .format_list(VIDEO_FORMATS)
                 .build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -167,13 +177,21 @@ impl BaseTransformImpl for StyleTransfer {
         let mut settings = self.settings.lock().unwrap().clone();
         let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
         let description = session.description();
-        let output = description.outputs.first().expect("validated: at least one output");
+        let output = description
+            .outputs
+            .first()
+            .expect("validated: at least one output");
         output.expect_image(3).map_err(|e| {
             gst::error_msg!(
                 gst::LibraryError::Settings,
                 [
                     "model '{}' is not an image-to-image model: {e}",
-                    settings.model.model_file.clone().unwrap_or_default().display()
+                    settings
+                        .model
+                        .model_file
+                        .clone()
+                        .unwrap_or_default()
+                        .display()
                 ]
             )
         })?;

@@ -125,7 +125,13 @@ pub fn caps(format: VideoFormat, width: usize, height: usize) -> gst::Caps {
 
 /// Runs one buffer through the element described by `launch` (e.g. "onnxstyletransfer
 /// model-file=..."), returning the output buffer.
-pub fn run_one(launch: &str, format: VideoFormat, width: usize, height: usize, buffer: gst::Buffer) -> gst::Buffer {
+pub fn run_one(
+    launch: &str,
+    format: VideoFormat,
+    width: usize,
+    height: usize,
+    buffer: gst::Buffer,
+) -> gst::Buffer {
     let mut h = gst_check::Harness::new_parse(launch);
     h.set_src_caps(caps(format, width, height));
     h.push(buffer).expect("push");
@@ -135,7 +141,11 @@ pub fn run_one(launch: &str, format: VideoFormat, width: usize, height: usize, b
 /// Largest absolute difference between two byte slices of the same length.
 pub fn max_diff(a: &[u8], b: &[u8]) -> u8 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Sets `element`'s pipeline to PAUSED and returns the error message text posted on the bus.

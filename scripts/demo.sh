@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The main job, from a fresh Debian 12 machine with Rust: sets up, builds and installs the
+# plugin, then runs a style-transfer pipeline with gst-launch-1.0 on the bundled model and a
+# test source, writing a before/after picture.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+scripts/install.sh
+
+mkdir -p out
+model=models/pencil_sketch.onnx
+# One test frame, shown unchanged on the left and through onnxstyletransfer on the right.
+gst-launch-1.0 -q \
+    videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width=640,height=360 ! tee name=t \
+    compositor name=mix sink_1::xpos=640 ! videoconvert ! pngenc ! filesink location=out/demo.png \
+    t. ! queue ! mix.sink_0 \
+    t. ! queue ! videoconvert ! onnxstyletransfer model-file="$model" ! videoconvert ! mix.sink_1
+
+# A short clip of the moving ball pattern, stylised, as WebM (VP8).
+gst-launch-1.0 -q \
+    videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+    videoconvert ! onnxstyletransfer model-file="$model" ! videoconvert ! \
+    vp8enc deadline=1 ! webmmux ! filesink location=out/demo.webm
+
+echo
+echo "Done. Before (left) / after (right): $(pwd)/out/demo.png"
+echo "      A 2-second stylised clip:      $(pwd)/out/demo.webm"

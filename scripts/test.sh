@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command, from a fresh Debian 12 machine with Rust: sets up what is needed, then
+# checks formatting and lints, runs every test, and runs the Rust example to the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets --quiet -- -D warnings
+cargo test --locked
+example_out=$(mktemp -d)
+cargo run --locked --quiet --example stylize -- models/pencil_sketch.onnx "$example_out" 2
+ls "$example_out"/stylize-000.png "$example_out"/stylize-001.png >/dev/null
+rm -rf "$example_out"
+echo "test.sh: all checks passed"
