@@ -14,7 +14,9 @@ const SIZE: usize = 720;
 const CROP: (usize, usize, usize) = (328, 328, 64);
 
 fn reference_model(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ref-models").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/ref-models")
+        .join(name);
     if path.exists() {
         Some(path)
     } else {
@@ -43,7 +45,10 @@ fn johnson_net_runs_by_properties_alone() {
     init();
     let input = gradient_image(SIZE);
     let out = run_one(
-        &format!("onnxstyletransfer model-file={} input-range=0-255", model.display()),
+        &format!(
+            "onnxstyletransfer model-file={} input-range=0-255",
+            model.display()
+        ),
         VideoFormat::Rgb,
         SIZE,
         SIZE,
