@@ -188,6 +188,29 @@ fn fixed_size_model_resizes_to_and_from_the_frame() {
 }
 
 #[test]
+fn a_model_with_one_fixed_and_one_dynamic_side() {
+    init();
+    // [1,3,16,W]: the frame is resized to 16 rows, its width kept; output = 1 - input.
+    let (w, h) = (40, 30);
+    let colour = [30u8, 140, 220];
+    let frame: Vec<u8> = colour.iter().copied().cycle().take(w * h * 3).collect();
+    let out = run_one(
+        &style("inverted_fixed_height.onnx", ""),
+        VideoFormat::Rgb,
+        w,
+        h,
+        pack(&frame, w, h, VideoFormat::Rgb, w * 3 + 4),
+    );
+    let (rgb, _) = unpack(
+        &out,
+        &gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgb, w, h)).unwrap(),
+    );
+    for px in rgb.chunks_exact(3) {
+        assert_eq!(px, [225, 115, 35]);
+    }
+}
+
+#[test]
 fn whole_pipeline_reads_the_bus() {
     init();
     // The same test frames go to two appsinks, one through the element.
@@ -315,6 +338,17 @@ fn a_model_whose_output_is_not_an_image_is_a_clear_error() {
 }
 
 #[test]
+fn a_model_declared_for_another_element_is_a_clear_error() {
+    init();
+    let path = fixture_str("declared_segmentation.onnx");
+    let err = start_error(&pipeline_with(&format!("model-file={path}")));
+    assert!(
+        err.contains("its metadata says kind 'segmentation' (onnxsegmentation runs it)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_explicit_gpu_provider_without_a_gpu_build_is_a_clear_error() {
     init();
     let model = fixture_str("channel_swap.onnx");
@@ -362,4 +396,28 @@ fn model_properties_are_fixed_while_playing_but_strength_is_live() {
     let input = vec![10u8; 4 * 4 * 3];
     h.push(pack(&input, 4, 4, VideoFormat::Rgb, 12)).unwrap();
     assert!(h.pull().is_ok());
+}
+
+#[test]
+fn resolution_and_format_change_mid_stream() {
+    init();
+    // The element reuses its buffers across frames; a new size or format must not mix them.
+    let mut h = gst_check::Harness::new_parse(&style("channel_swap.onnx", ""));
+    let input = read_rgb("input_33x25.rgb", W, H);
+    let reference = read_rgb("channel_swap_33x25.rgb", W, H);
+    let small: Vec<u8> = input[..16 * 3].repeat(8); // 16x8, rows all equal to the first
+    let small_ref: Vec<u8> = reference[..16 * 3].repeat(8);
+    let steps = [
+        (VideoFormat::Rgb, W, H, &input, &reference),
+        (VideoFormat::Bgrx, 16, 8, &small, &small_ref),
+        (VideoFormat::Rgb, W, H, &input, &reference),
+    ];
+    for (format, w, h_, rgb, expected) in steps {
+        h.set_src_caps(caps(format, w, h_));
+        let (bpp, _, _) = layout(format);
+        h.push(pack(rgb, w, h_, format, w * bpp + 8)).unwrap();
+        let out = h.pull().unwrap();
+        let info = gst_video::VideoInfo::from_caps(&caps(format, w, h_)).unwrap();
+        assert_eq!(&unpack(&out, &info).0, expected, "{format:?} {w}x{h_}");
+    }
 }

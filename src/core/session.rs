@@ -250,12 +250,22 @@ fn with_provider(
                     .with_timing_cache(true)
                     .with_timing_cache_path(&dir);
             }
-            trt.build()
+            // Nodes TensorRT cannot take run on CUDA rather than on the CPU.
+            return builder
+                .with_execution_providers([
+                    trt.build().error_on_failure(),
+                    cuda(config).error_on_failure(),
+                ])
+                .map_err(|e| format!("the {provider} execution provider cannot run: {e}"));
         }
     };
     builder
         .with_execution_providers([dispatch.error_on_failure()])
         .map_err(|e| format!("the {provider} execution provider cannot run: {e}"))
+}
+
+fn cuda(config: &SessionConfig) -> ep::ExecutionProviderDispatch {
+    ep::CUDA::default().with_device_id(config.device_id).build()
 }
 
 fn require_available<E: ep::ExecutionProvider>(provider: Provider) -> Result<(), String> {

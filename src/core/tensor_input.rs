@@ -4,7 +4,7 @@
 //! Buffers are kept and reused while the frame size stays the same.
 
 use super::convert::{ImageRef, InputEncoder, PixelLayout, padded_size, to_rgb8};
-use super::model::{InputSpec, Preprocessing};
+use super::model::{Dim, InputSpec, Preprocessing};
 use super::resize::{RgbResizer, Size};
 
 /// How the frame maps onto the tensor.
@@ -12,8 +12,13 @@ use super::resize::{RgbResizer, Size};
 enum Geometry {
     /// Tensor = frame padded up to a multiple; the frame sits in the top-left corner.
     Padded { multiple: usize },
-    /// Tensor = the whole frame resized to this size.
-    Resized(Size),
+    /// Tensor = the whole frame resized: to the model's size where it is fixed, to the frame
+    /// size rounded up to `multiple` where it is dynamic.
+    Resized {
+        width: Dim,
+        height: Dim,
+        multiple: usize,
+    },
 }
 
 /// Where the frame's content lies in the tensor that was last filled.
@@ -37,10 +42,13 @@ pub struct TensorInput {
 
 impl TensorInput {
     pub fn new(input: &InputSpec, pre: &Preprocessing) -> Self {
-        let geometry = match input.fixed_size() {
-            Some((width, height)) => Geometry::Resized(Size { width, height }),
-            None => Geometry::Padded {
-                multiple: pre.size_multiple,
+        let multiple = pre.size_multiple;
+        let geometry = match (input.width, input.height) {
+            (Dim::Dynamic, Dim::Dynamic) => Geometry::Padded { multiple },
+            (width, height) => Geometry::Resized {
+                width,
+                height,
+                multiple,
             },
         };
         Self {
@@ -51,11 +59,6 @@ impl TensorInput {
             model_rgb: Vec::new(),
             resizer: RgbResizer::default(),
         }
-    }
-
-    /// True when frames are resized to a fixed model size.
-    pub fn resizes(&self) -> bool {
-        matches!(self.geometry, Geometry::Resized(_))
     }
 
     /// Fills the tensor from `frame` and says where the frame lies in it.
@@ -72,10 +75,22 @@ impl TensorInput {
                     content: frame_size,
                 }
             }
-            Geometry::Resized(size) => TensorLayout {
-                tensor: size,
-                content: size,
-            },
+            Geometry::Resized {
+                width,
+                height,
+                multiple,
+            } => {
+                let (padded_width, padded_height) =
+                    padded_size(frame.width, frame.height, multiple);
+                let size = Size {
+                    width: fixed_or(width, padded_width),
+                    height: fixed_or(height, padded_height),
+                };
+                TensorLayout {
+                    tensor: size,
+                    content: size,
+                }
+            }
         };
         let tensor_len = 3 * layout.tensor.width * layout.tensor.height;
         self.tensor.resize(tensor_len, 0.0);
@@ -88,7 +103,8 @@ impl TensorInput {
                     layout.tensor.height,
                 );
             }
-            Geometry::Resized(size) => {
+            Geometry::Resized { .. } => {
+                let size = layout.tensor;
                 self.frame_rgb.resize(frame_size.rgb_len(), 0);
                 self.model_rgb.resize(size.rgb_len(), 0);
                 to_rgb8(frame, &mut self.frame_rgb);
@@ -111,5 +127,12 @@ impl TensorInput {
     /// The last filled tensor (planar 3 x H x W).
     pub fn tensor(&self) -> &[f32] {
         &self.tensor
+    }
+}
+
+fn fixed_or(dim: Dim, dynamic: usize) -> usize {
+    match dim {
+        Dim::Fixed(n) => n,
+        Dim::Dynamic => dynamic,
     }
 }

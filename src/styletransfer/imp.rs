@@ -22,6 +22,8 @@ use crate::common::{VIDEO_FORMATS, pixel_layout};
 use crate::core::{ImageMut, ImageOutput, InferenceSession, PixelLayout, TensorInput};
 
 const DEFAULT_STRENGTH: f64 = 1.0;
+/// The metadata `kind` of the models this element runs (models without `kind` are accepted).
+const MODEL_KIND: &str = "style";
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -177,24 +179,26 @@ impl BaseTransformImpl for StyleTransfer {
         let mut settings = self.settings.lock().unwrap().clone();
         let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
         let description = session.description();
+        let model_file = settings.model.model_file.clone().unwrap_or_default();
+        let not_image_to_image = |why: String| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "model '{}' is not an image-to-image model: {why}",
+                    model_file.display()
+                ]
+            )
+        };
+        if let Some(kind) = description.kind().filter(|k| *k != MODEL_KIND) {
+            return Err(not_image_to_image(format!(
+                "its metadata says kind '{kind}' (onnx{kind} runs it)"
+            )));
+        }
         let output = description
             .outputs
             .first()
             .expect("validated: at least one output");
-        output.expect_image(3).map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                [
-                    "model '{}' is not an image-to-image model: {e}",
-                    settings
-                        .model
-                        .model_file
-                        .clone()
-                        .unwrap_or_default()
-                        .display()
-                ]
-            )
-        })?;
+        output.expect_image(3).map_err(not_image_to_image)?;
         let state = State {
             input: TensorInput::new(&description.input, &pre),
             output: ImageOutput::new(&pre),
