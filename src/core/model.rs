@@ -126,43 +126,44 @@ impl Preprocessing {
         metadata: &HashMap<String, String>,
         overrides: &PreprocessingOverrides,
     ) -> Result<Self, String> {
-        let get = |key: &str| metadata.get(key).map(String::as_str);
-        let input_range = match (overrides.input_range, get(keys::INPUT_RANGE)) {
-            (Some(r), _) => r,
-            (None, Some(v)) => ValueRange::parse(keys::INPUT_RANGE, v)?,
-            (None, None) => ValueRange::Unit,
-        };
-        let output_range = match (overrides.output_range, get(keys::OUTPUT_RANGE)) {
-            (Some(r), _) => r,
-            (None, Some(v)) => ValueRange::parse(keys::OUTPUT_RANGE, v)?,
-            (None, None) => input_range,
-        };
-        let mean = match (overrides.mean, get(keys::MEAN)) {
-            (Some(m), _) => m,
-            (None, Some(v)) => parse_triplet(keys::MEAN, v)?,
-            (None, None) => [0.0; 3],
-        };
-        let std = match (overrides.std, get(keys::STD)) {
-            (Some(s), _) => s,
-            (None, Some(v)) => parse_triplet(keys::STD, v)?,
-            (None, None) => [1.0; 3],
-        };
+        let m = metadata;
+        let o = overrides;
+        let input_range = pick(
+            o.input_range,
+            m,
+            keys::INPUT_RANGE,
+            ValueRange::parse,
+            ValueRange::Unit,
+        )?;
+        let output_range = pick(
+            o.output_range,
+            m,
+            keys::OUTPUT_RANGE,
+            ValueRange::parse,
+            input_range,
+        )?;
+        let mean = pick(o.mean, m, keys::MEAN, parse_triplet, [0.0; 3])?;
+        let std = pick(o.std, m, keys::STD, parse_triplet, [1.0; 3])?;
+        let channel_order = pick(
+            o.channel_order,
+            m,
+            keys::CHANNEL_ORDER,
+            ChannelOrder::parse,
+            ChannelOrder::Rgb,
+        )?;
+        let size_multiple = pick(
+            o.size_multiple,
+            m,
+            keys::SIZE_MULTIPLE,
+            parse_size_multiple,
+            1,
+        )?;
         if let Some(bad) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
             return Err(format!(
                 "'{}' must be three positive numbers; found {bad} in {std:?}",
                 keys::STD
             ));
         }
-        let channel_order = match (overrides.channel_order, get(keys::CHANNEL_ORDER)) {
-            (Some(o), _) => o,
-            (None, Some(v)) => ChannelOrder::parse(keys::CHANNEL_ORDER, v)?,
-            (None, None) => ChannelOrder::Rgb,
-        };
-        let size_multiple = match (overrides.size_multiple, get(keys::SIZE_MULTIPLE)) {
-            (Some(m), _) => m,
-            (None, Some(v)) => parse_size_multiple(v)?,
-            (None, None) => 1,
-        };
         if size_multiple == 0 {
             return Err(format!("'{}' must be at least 1", keys::SIZE_MULTIPLE));
         }
@@ -174,6 +175,21 @@ impl Preprocessing {
             output_range,
             size_multiple,
         })
+    }
+}
+
+/// The override if set, else the metadata value under `key` parsed, else `default`.
+fn pick<T>(
+    override_value: Option<T>,
+    metadata: &HashMap<String, String>,
+    key: &str,
+    parse: fn(&str, &str) -> Result<T, String>,
+    default: T,
+) -> Result<T, String> {
+    match (override_value, metadata.get(key)) {
+        (Some(v), _) => Ok(v),
+        (None, Some(v)) => parse(key, v),
+        (None, None) => Ok(default),
     }
 }
 
@@ -197,13 +213,11 @@ pub fn parse_triplet(key: &str, value: &str) -> Result<[f32; 3], String> {
     Ok(out)
 }
 
-fn parse_size_multiple(value: &str) -> Result<usize, String> {
-    value.trim().parse::<usize>().map_err(|_| {
-        format!(
-            "metadata key '{}' is '{value}'; expected a positive integer",
-            keys::SIZE_MULTIPLE
-        )
-    })
+fn parse_size_multiple(key: &str, value: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| format!("metadata key '{key}' is '{value}'; expected a positive integer"))
 }
 
 /// A spatial dimension of a model tensor.
