@@ -1,0 +1,273 @@
+"""Train the autoencoders, then export and evaluate them. From the repository root:
+
+    python3 -m models.train style --style mosaic            # fast style transfer, one style
+    python3 -m models.train segmentation                    # U-Net (or --arch segnet)
+    python3 -m models.train anomaly                         # reconstruction autoencoder
+    python3 -m models.train all                             # everything we ship
+
+`--quick` runs a few iterations (a smoke test), `--device cuda` trains on an NVIDIA GPU.
+Each run writes models/checkpoints/<name>.pt (re-exportable with `python3 -m models.export`),
+models/<name>.onnx with its metadata, models/reference/<name>.output.f32, a picture in
+models/pictures/, and prints what it measured as JSON (recorded in models/README.md).
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import data, evaluate, export, losses, nets
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTENT_LAYER = 1  # relu2_2, as Johnson et al.; the style uses relu1_2, relu2_2, relu3_3, relu4_3
+
+
+def tensor(x, device):
+    return torch.from_numpy(np.ascontiguousarray(x)).float().to(device)
+
+
+def progress(task, iterations):
+    return tqdm(range(iterations), desc=task, mininterval=2.0)
+
+
+# --- style transfer -----------------------------------------------------------------------
+
+def build_style(args):
+    return nets.TransformerNet(widths=tuple(args.widths), residual_blocks=args.residual_blocks,
+                               upsampling=args.upsampling)
+
+
+def train_style(net, args, rng, device):
+    from .vgg import VGG16Features
+
+    vgg = VGG16Features().to(device)
+    style = data.random_crop(data.style_image(args.style), args.size, np.random.default_rng(0),
+                             scale=(1.0, 1.0))
+    with torch.no_grad():
+        style_grams = [losses.gram_matrix(f) for f in vgg(tensor(style.transpose(2, 0, 1)[None], device))]
+    # The raw losses differ by orders of magnitude between layers and styles; dividing each by
+    # the energy of its target makes every term a relative error, so that the weights mean the
+    # same for any style image.
+    style_energy = [float(g.pow(2).sum()) for g in style_grams]
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    history = []
+    for _ in (bar := progress(f"style {args.style}", args.iterations)):
+        x = tensor(data.content_batch(rng, args.batch, args.size), device)
+        y = net(x)
+        fy = vgg(y)
+        with torch.no_grad():
+            target = vgg(x)[CONTENT_LAYER]
+        l_content = losses.content_loss(fy[CONTENT_LAYER], target) / target.pow(2).mean()
+        l_style = sum(losses.style_loss([f], [g]) / e for f, g, e in zip(fy, style_grams, style_energy))
+        l_tv = losses.total_variation(y)
+        loss = args.content_weight * l_content + args.style_weight * l_style + args.tv_weight * l_tv
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(float(loss))
+        bar.set_postfix(content=f"{float(l_content):.3g}", style=f"{float(l_style):.3g}",
+                        tv=f"{float(l_tv):.3g}")
+    return history, {}
+
+
+def style_metadata(args, net, extra):
+    return {"kind": "style", "output_range": "0-1", "style": args.style,
+            "architecture": f"TransformerNet widths={tuple(args.widths)} "
+                            f"residual_blocks={args.residual_blocks} upsampling={args.upsampling}",
+            "training": f"{args.iterations} iterations, batch {args.batch}, "
+                        f"{args.size}x{args.size} photo crops"}
+
+
+# --- segmentation -------------------------------------------------------------------------
+
+def build_segmentation(args):
+    classes = len(data.CLASS_NAMES)
+    return nets.SegNet(classes) if args.arch == "segnet" else nets.unet(classes, upsampling=args.upsampling)
+
+
+def train_segmentation(net, args, rng, device):
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations)
+    history = []
+    for _ in (bar := progress(f"segmentation {args.arch}", args.iterations)):
+        x, y = data.segmentation_batch(rng, args.batch, args.size)
+        probs = net(tensor(x, device))
+        loss = F.nll_loss(torch.log(probs.clamp_min(1e-6)), torch.from_numpy(y).to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(history[-20:]):.3f}")
+    return history, {}
+
+
+def segmentation_metadata(args, net, extra):
+    return {"kind": "segmentation", "output": "softmax",
+            "class_names": ",".join(data.CLASS_NAMES), "class_colors": ";".join(data.CLASS_COLOURS),
+            "architecture": f"{args.arch} upsampling={args.upsampling}",
+            "training": f"{args.iterations} iterations, batch {args.batch}, "
+                        f"{args.size}x{args.size} synthetic texture scenes"}
+
+
+# --- anomaly ------------------------------------------------------------------------------
+
+def build_anomaly(args):
+    return nets.anomaly_autoencoder(upsampling=args.upsampling)
+
+
+def train_anomaly(net, args, rng, device):
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations)
+    history = []
+    for _ in (bar := progress("anomaly autoencoder", args.iterations)):
+        x = tensor(np.stack([data.normal_sample(rng, args.size).transpose(2, 0, 1)
+                             for _ in range(args.batch)]), device)
+        y = net(x)
+        # MSE alone blurs texture and misses texture swaps; SSIM keeps structure.
+        loss = F.mse_loss(y, x) + args.ssim_weight * (1 - losses.ssim_map(y, x).mean())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(history[-20:]):.4f}")
+    # Calibration: the error level of normal data (99th percentile of the per-pixel error on
+    # normal crops the network has not seen).
+    net.eval()
+    normal = np.stack([data.normal_sample(np.random.default_rng(20_000 + i), args.size).transpose(2, 0, 1)
+                       for i in range(8 if args.quick else 48)])
+    with torch.no_grad():
+        recon = net(tensor(normal, device)).cpu().numpy()
+    error = evaluate.anomaly_error(normal, recon, args.error_ssim)
+    return history, {"error_scale": float(np.percentile(error, 99))}
+
+
+def anomaly_metadata(args, net, extra):
+    return {"kind": "anomaly", "output_range": "0-1", "error_scale": f"{extra['error_scale']:.6f}",
+            "error_ssim_weight": args.error_ssim,
+            "architecture": f"encoder-decoder, no skips, upsampling={args.upsampling}",
+            "training": f"{args.iterations} iterations, batch {args.batch}, "
+                        f"{args.size}x{args.size} normal brick crops"}
+
+
+# --- the shared tail: checkpoint, export, evaluate ----------------------------------------
+
+TASKS = {
+    "style": (build_style, train_style, style_metadata, "output"),
+    "segmentation": (build_segmentation, train_segmentation, segmentation_metadata, "scores"),
+    "anomaly": (build_anomaly, train_anomaly, anomaly_metadata, "reconstruction"),
+}
+
+
+def default_name(args):
+    return {"style": lambda: f"style_{args.style}", "segmentation": lambda: f"segmentation_{args.arch}",
+            "anomaly": lambda: "anomaly_brick"}[args.task]()
+
+
+def full_metadata(args, net, extra):
+    """The element's metadata keys common to all our models, then the task's own."""
+    meta = {"input_range": "0-1", "channel_order": "rgb", "size_multiple": net.size_multiple}
+    meta.update(TASKS[args.task][2](args, net, extra))
+    return meta
+
+
+def export_checkpoint(checkpoint, out):
+    """Rebuilds the network of a checkpoint and exports it (with metadata and reference)."""
+    args = argparse.Namespace(**checkpoint["args"])
+    net = TASKS[args.task][0](args)
+    net.load_state_dict(checkpoint["state_dict"])
+    path = os.path.join(out, f"{checkpoint['name']}.onnx")
+    export.export(net, path, TASKS[args.task][3], full_metadata(args, net, checkpoint["extra"]))
+    return path
+
+
+def run_task(args):
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = torch.device(args.device)
+    if args.quick:
+        args.iterations = 3
+    build, train, _, _ = TASKS[args.task]
+    net = build(args).to(device).train()
+    start = time.time()
+    history, extra = train(net, args, rng, device)
+    seconds = time.time() - start
+    name = args.name or default_name(args)
+    checkpoint = {"name": name, "args": vars(args), "extra": extra,
+                  "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}}
+    os.makedirs(os.path.join(args.out, "checkpoints"), exist_ok=True)
+    torch.save(checkpoint, os.path.join(args.out, "checkpoints", f"{name}.pt"))
+    path = export_checkpoint(checkpoint, args.out)
+    result = {"iterations": args.iterations, "train_seconds": round(seconds), "device": args.device,
+              "parameters": nets.parameter_count(net), "first_loss": round(history[0], 4),
+              "final_loss": round(float(np.mean(history[-20:])), 4), **extra}
+    return {**evaluate.evaluate_model(path, quick=args.quick), **result}
+
+
+# --- command line -------------------------------------------------------------------------
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="3 iterations only (smoke test)")
+    p.add_argument("--out", default=HERE, help="folder for the .onnx files (default: models/)")
+    p.add_argument("--name", help="model file name (without .onnx)")
+    sub = p.add_subparsers(dest="task", required=True)
+
+    s = sub.add_parser("style", help="fast style transfer (Johnson et al.)")
+    s.add_argument("--style", default="mosaic", choices=["mosaic", "hubble"])
+    s.add_argument("--iterations", type=int, default=500)
+    s.add_argument("--batch", type=int, default=2)
+    s.add_argument("--size", type=int, default=192)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--widths", type=int, nargs=3, default=[16, 32, 32])
+    s.add_argument("--residual-blocks", type=int, default=3)
+    s.add_argument("--upsampling", default="interpolate", choices=["interpolate", "transposed"])
+    s.add_argument("--content-weight", type=float, default=1.0)
+    s.add_argument("--style-weight", type=float, default=5.0)
+    s.add_argument("--tv-weight", type=float, default=2.0)
+
+    g = sub.add_parser("segmentation", help="U-Net or SegNet on the synthetic texture set")
+    g.add_argument("--arch", default="unet", choices=["unet", "segnet"])
+    g.add_argument("--upsampling", default="interpolate", choices=["interpolate", "transposed"])
+    g.add_argument("--iterations", type=int, default=1200)
+    g.add_argument("--batch", type=int, default=8)
+    g.add_argument("--size", type=int, default=96)
+    g.add_argument("--lr", type=float, default=1e-2)
+
+    a = sub.add_parser("anomaly", help="reconstruction autoencoder on normal brick")
+    a.add_argument("--iterations", type=int, default=1500)
+    a.add_argument("--batch", type=int, default=8)
+    a.add_argument("--size", type=int, default=96)
+    a.add_argument("--lr", type=float, default=5e-3)
+    a.add_argument("--upsampling", default="transposed", choices=["interpolate", "transposed"])
+    a.add_argument("--ssim-weight", type=float, default=1.0)
+    a.add_argument("--error-ssim", type=float, default=0.5, help="weight of 1-SSIM in the error map")
+
+    sub.add_parser("all", help="every shipped model with its default settings")
+    return p
+
+
+SHIPPED = (["style", "--style", "mosaic"], ["style", "--style", "hubble"], ["segmentation"], ["anomaly"])
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if args.task == "all":
+        common = [f"--device={args.device}", f"--seed={args.seed}", f"--out={args.out}"]
+        common += ["--quick"] if args.quick else []
+        return [main(common + task) for task in SHIPPED]
+    result = run_task(args)
+    print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
