@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --example stylize -- [MODEL] [OUTPUT_DIR] [FRAMES]
 //!
-//! Defaults: models/pencil_sketch.onnx, out/, 5 frames of videotestsrc at 640x360.
+//! Defaults: models/style_mosaic.onnx, out/, 5 frames of videotestsrc at 640x360.
 
 use anyhow::{Context, Result, bail};
 use gst::prelude::*;
@@ -13,7 +13,7 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let model = args
         .next()
-        .unwrap_or_else(|| "models/pencil_sketch.onnx".into());
+        .unwrap_or_else(|| "models/style_mosaic.onnx".into());
     let out_dir = args.next().unwrap_or_else(|| "out".into());
     let frames: i32 = args
         .next()

@@ -2,8 +2,8 @@
 
 - Real photographs: scikit-image's bundled colour images and scikit-learn's china.jpg and
   flower.jpg (see models/README.md for their licences).
-- Style images: a procedural Voronoi "stained glass" mosaic (our own code) and the Hubble Deep
-  Field (NASA/ESA, public domain), bundled with scikit-image.
+- Style images: a procedural Voronoi "stained glass" mosaic and a procedural "swirl" painting
+  (our own code), and the Hubble Deep Field (NASA/ESA, public domain), bundled with scikit-image.
 - Segmentation: scikit-image's brick, grass and gravel textures (public domain / CC0) pasted as
   random shapes, randomly tinted, onto random photo crops: 4 classes.
 - Anomaly: "normal" = the brick texture; defects = colour blobs, scratches and patches of
@@ -97,14 +97,55 @@ def voronoi_mosaic(size=512, cells=90, seed=7):
     return np.clip(img + grain, 0, 1).astype(np.float32)
 
 
+def swirl_painting(size=384, seed=11, steps=24):
+    """Brush strokes along a swirling flow field: line integral convolution of white noise along
+    a field of a few random vortices, coloured with a night-sky palette (deep blue to yellow)."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    vx, vy = np.zeros_like(xx), np.zeros_like(yy)
+    for _ in range(6):
+        cx, cy = rng.uniform(0, size, 2)
+        strength = rng.choice([-1, 1]) * rng.uniform(0.5, 1.0)
+        dx, dy = xx - cx, yy - cy
+        r2 = dx * dx + dy * dy + (0.05 * size) ** 2
+        fall = np.exp(-r2 / (2 * (0.3 * size) ** 2))
+        vx += strength * -dy / np.sqrt(r2) * fall
+        vy += strength * dx / np.sqrt(r2) * fall
+    norm = np.sqrt(vx * vx + vy * vy) + 1e-6
+    vx, vy = vx / norm, vy / norm
+    noise = gaussian_filter(rng.random((size, size)).astype(np.float32), 1.0)
+    strokes = np.zeros_like(noise)
+    for direction in (1, -1):  # integrate along the field both ways
+        px, py = xx.copy(), yy.copy()
+        for _ in range(steps):
+            strokes += map_coordinates(noise, [py, px], order=1, mode="reflect")
+            ux = map_coordinates(vx, [py, px], order=1, mode="reflect")
+            uy = map_coordinates(vy, [py, px], order=1, mode="reflect")
+            px, py = px + direction * ux, py + direction * uy
+    strokes = (strokes - strokes.min()) / (strokes.max() - strokes.min())
+    strokes = np.clip((strokes - 0.5) * 3.0 + 0.5, 0, 1)  # stronger stroke contrast
+    field = gaussian_filter(rng.random((size, size)), size / 10)
+    field = (field - field.min()) / (field.max() - field.min())
+    palette = np.array([[0.05, 0.1, 0.35], [0.1, 0.3, 0.7], [0.3, 0.6, 0.8],
+                        [0.95, 0.85, 0.3], [1.0, 0.95, 0.7]], np.float32)
+    t = np.clip(0.65 * field + 0.35 * strokes, 0, 1) * (len(palette) - 1)
+    lo = np.floor(t).astype(int).clip(0, len(palette) - 2)
+    frac = (t - lo)[..., None]
+    return (palette[lo] * (1 - frac) + palette[lo + 1] * frac).astype(np.float32)
+
+
 def style_image(name):
     if name == "mosaic":
         return voronoi_mosaic()
+    if name == "swirl":
+        return swirl_painting()
     if name == "hubble":
         from skimage import data as skdata
 
         return _to_rgb01(skdata.hubble_deep_field())
-    raise ValueError(f"unknown style '{name}' (mosaic, hubble)")
+    raise ValueError(f"unknown style '{name}' (mosaic, swirl, hubble)")
 
 
 # --- segmentation -------------------------------------------------------------------------

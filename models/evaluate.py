@@ -65,6 +65,25 @@ def anomaly_error(x, y, ssim_weight=0.5):
     return (1 - ssim_weight) * l2 + ssim_weight * np.clip(dssim, 0, None)
 
 
+def _blur_reflect101(img, sigma):
+    """Separable Gaussian blur, radius ceil(3 sigma), borders mirrored without repeating the
+    edge pixel: the smoothing onnxanomaly applies to its error map."""
+    radius = int(np.ceil(3 * sigma))
+    k = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma**2))
+    k /= k.sum()
+    padded = np.pad(img, radius, mode="reflect")  # numpy's "reflect" does not repeat the edge
+    rows = sum(w * padded[radius:-radius, i:i + img.shape[1]] for i, w in enumerate(k))
+    rows = np.pad(rows, ((radius, radius), (0, 0)), mode="reflect")
+    return sum(w * rows[i:i + img.shape[0]] for i, w in enumerate(k))
+
+
+def element_error_map(x, y, ssim_weight, error_scale):
+    """The error map onnxanomaly computes for one image pair [3,H,W] in 0..1: the anomaly error,
+    smoothed (sigma 1), divided by error_scale. Written here in numpy for the element's test."""
+    err = anomaly_error(x[None], y[None], ssim_weight)[0]
+    return _blur_reflect101(err.astype(np.float64), 1.0) / error_scale
+
+
 def side_by_side(path, *images):
     """Writes HxWx3 (or 3xHxW) 0..1 images next to each other as one PNG."""
     ims = [im.transpose(1, 2, 0) if im.shape[0] == 3 else im for im in images]

@@ -57,6 +57,12 @@ def write_reference(path, output_name):
     y = session.run([output_name], {"input": x})[0]
     rgb.tofile(os.path.join(reference_dir, "input_64x48.rgb"))
     y.astype("<f4").tofile(os.path.join(reference_dir, f"{name}.output.f32"))
+    meta = {p.key: p.value for p in __import__("onnx").load(path).metadata_props}
+    if meta.get("kind") == "anomaly":
+        from .evaluate import element_error_map
+
+        errors = element_error_map(x[0], y[0], float(meta["error_ssim_weight"]), float(meta["error_scale"]))
+        errors.astype("<f4").tofile(os.path.join(reference_dir, f"{name}.error.f32"))
     return y
 
 

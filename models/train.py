@@ -86,7 +86,10 @@ def style_metadata(args, net, extra):
 
 def build_segmentation(args):
     classes = len(data.CLASS_NAMES)
-    return nets.SegNet(classes) if args.arch == "segnet" else nets.unet(classes, upsampling=args.upsampling)
+    widths = tuple(args.widths)
+    if args.arch == "segnet":
+        return nets.SegNet(classes, widths)
+    return nets.unet(classes, widths, upsampling=args.upsampling)
 
 
 def train_segmentation(net, args, rng, device):
@@ -109,7 +112,7 @@ def train_segmentation(net, args, rng, device):
 def segmentation_metadata(args, net, extra):
     return {"kind": "segmentation", "output": "softmax",
             "class_names": ",".join(data.CLASS_NAMES), "class_colors": ";".join(data.CLASS_COLOURS),
-            "architecture": f"{args.arch} upsampling={args.upsampling}",
+            "architecture": f"{args.arch} widths={tuple(args.widths)} upsampling={args.upsampling}",
             "training": f"{args.iterations} iterations, batch {args.batch}, "
                         f"{args.size}x{args.size} synthetic texture scenes"}
 
@@ -171,7 +174,8 @@ def default_name(args):
 
 def full_metadata(args, net, extra):
     """The element's metadata keys common to all our models, then the task's own."""
-    meta = {"input_range": "0-1", "channel_order": "rgb", "size_multiple": net.size_multiple}
+    meta = {"input_range": "0-1", "mean": "0,0,0", "std": "1,1,1", "channel_order": "rgb",
+            "size_multiple": net.size_multiple}
     meta.update(TASKS[args.task][2](args, net, extra))
     return meta
 
@@ -221,7 +225,7 @@ def parser():
     sub = p.add_subparsers(dest="task", required=True)
 
     s = sub.add_parser("style", help="fast style transfer (Johnson et al.)")
-    s.add_argument("--style", default="mosaic", choices=["mosaic", "hubble"])
+    s.add_argument("--style", default="mosaic", choices=["mosaic", "swirl", "hubble"])
     s.add_argument("--iterations", type=int, default=500)
     s.add_argument("--batch", type=int, default=2)
     s.add_argument("--size", type=int, default=192)
@@ -230,13 +234,14 @@ def parser():
     s.add_argument("--residual-blocks", type=int, default=3)
     s.add_argument("--upsampling", default="interpolate", choices=["interpolate", "transposed"])
     s.add_argument("--content-weight", type=float, default=1.0)
-    s.add_argument("--style-weight", type=float, default=5.0)
+    s.add_argument("--style-weight", type=float, default=2.0)
     s.add_argument("--tv-weight", type=float, default=2.0)
 
     g = sub.add_parser("segmentation", help="U-Net or SegNet on the synthetic texture set")
     g.add_argument("--arch", default="unet", choices=["unet", "segnet"])
     g.add_argument("--upsampling", default="interpolate", choices=["interpolate", "transposed"])
-    g.add_argument("--iterations", type=int, default=1200)
+    g.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128])
+    g.add_argument("--iterations", type=int, default=1800)
     g.add_argument("--batch", type=int, default=8)
     g.add_argument("--size", type=int, default=96)
     g.add_argument("--lr", type=float, default=1e-2)
@@ -254,7 +259,7 @@ def parser():
     return p
 
 
-SHIPPED = (["style", "--style", "mosaic"], ["style", "--style", "hubble"], ["segmentation"], ["anomaly"])
+SHIPPED = (["style", "--style", "mosaic"], ["style", "--style", "swirl"], ["segmentation"], ["anomaly"])
 
 
 def main(argv=None):

@@ -9,20 +9,24 @@ scripts/setup.sh
 scripts/install.sh
 
 mkdir -p out
-model=models/pencil_sketch.onnx
-# One test frame, shown unchanged on the left and through onnxstyletransfer on the right.
+sketch=models/pencil_sketch.onnx   # hand-designed filter
+mosaic=models/style_mosaic.onnx    # trained fast-style-transfer net (models/README.md)
+# One test frame: unchanged (left), through the pencil-sketch model (middle) and through the
+# trained mosaic style (right).
 gst-launch-1.0 -q \
     videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width=640,height=360 ! tee name=t \
-    compositor name=mix sink_1::xpos=640 ! videoconvert ! pngenc ! filesink location=out/demo.png \
+    compositor name=mix sink_1::xpos=640 sink_2::xpos=1280 ! videoconvert ! pngenc ! \
+        filesink location=out/demo.png \
     t. ! queue ! mix.sink_0 \
-    t. ! queue ! videoconvert ! onnxstyletransfer model-file="$model" ! videoconvert ! mix.sink_1
+    t. ! queue ! videoconvert ! onnxstyletransfer model-file="$sketch" ! videoconvert ! mix.sink_1 \
+    t. ! queue ! videoconvert ! onnxstyletransfer model-file="$mosaic" ! videoconvert ! mix.sink_2
 
 # A short clip of the moving ball pattern, stylised, as WebM (VP8).
 gst-launch-1.0 -q \
     videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
-    videoconvert ! onnxstyletransfer model-file="$model" ! videoconvert ! \
+    videoconvert ! onnxstyletransfer model-file="$mosaic" ! videoconvert ! \
     vp8enc deadline=1 ! webmmux ! filesink location=out/demo.webm
 
 echo
-echo "Done. Before (left) / after (right): $(pwd)/out/demo.png"
+echo "Done. Before | pencil sketch | mosaic style: $(pwd)/out/demo.png"
 echo "      A 2-second stylised clip:      $(pwd)/out/demo.webm"

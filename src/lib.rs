@@ -2,18 +2,23 @@
 #![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
 
 //! GStreamer elements that run ONNX convolutional autoencoders through ONNX Runtime on every
-//! video frame: `onnxstyletransfer` (image-to-image). The inference core they share is
+//! video frame: `onnxstyletransfer` (image-to-image), `onnxsegmentation` (class overlays, masks
+//! and class ids) and `onnxanomaly` (reconstruction-error heatmaps and scores). The inference core they share is
 //! [`core`]; it has no GStreamer element code and can be used on its own.
 
 use gst::glib;
 
+pub mod anomaly;
 mod common;
 pub mod core;
+pub mod segmentation;
 mod styletransfer;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     common::enums::mark_as_plugin_api();
     styletransfer::register(plugin)?;
+    segmentation::register(plugin)?;
+    anomaly::register(plugin)?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! GStreamer-side pieces every element shares: the glib enums, the model properties, starting
 //! a session from them, and mapping video formats to pixel layouts.
 
+pub mod analysis;
 pub mod enums;
 pub mod model_settings;
 
@@ -34,4 +35,25 @@ pub fn pixel_layout(format: VideoFormat) -> Option<PixelLayout> {
         VideoFormat::Xbgr | VideoFormat::Abgr => PixelLayout::ABGR,
         _ => return None,
     })
+}
+
+/// The element that runs models whose metadata declares `kind`.
+pub fn element_for_kind(kind: &str) -> &'static str {
+    match kind {
+        "style" => "onnxstyletransfer",
+        "segmentation" => "onnxsegmentation",
+        "anomaly" => "onnxanomaly",
+        _ => "no element of this plugin",
+    }
+}
+
+/// Checks a model's declared `kind` against the element's; models without one are accepted.
+pub fn check_kind(declared: Option<&str>, expected: &str) -> Result<(), String> {
+    match declared {
+        Some(kind) if kind != expected => Err(format!(
+            "its metadata says kind '{kind}' ({} runs it)",
+            element_for_kind(kind)
+        )),
+        _ => Ok(()),
+    }
 }

@@ -3,11 +3,13 @@
 //! providers, the model description and its pre-processing, and frame <-> tensor conversion.
 //! No GStreamer element code lives here, so it can be tested and benchmarked on its own.
 
+pub mod anomaly;
 pub mod convert;
 pub mod image_output;
 pub mod model;
 pub mod resize;
 pub mod runtime;
+pub mod segmentation;
 pub mod session;
 pub mod tensor_input;
 

@@ -18,7 +18,7 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use crate::common::model_settings::{ModelSettings, start_session};
-use crate::common::{VIDEO_FORMATS, pixel_layout};
+use crate::common::{VIDEO_FORMATS, check_kind, pixel_layout};
 use crate::core::{ImageMut, ImageOutput, InferenceSession, PixelLayout, TensorInput};
 
 const DEFAULT_STRENGTH: f64 = 1.0;
@@ -189,11 +189,7 @@ impl BaseTransformImpl for StyleTransfer {
                 ]
             )
         };
-        if let Some(kind) = description.kind().filter(|k| *k != MODEL_KIND) {
-            return Err(not_image_to_image(format!(
-                "its metadata says kind '{kind}' (onnx{kind} runs it)"
-            )));
-        }
+        check_kind(description.kind(), MODEL_KIND).map_err(not_image_to_image)?;
         let output = description
             .outputs
             .first()

@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! onnxanomaly: runs an autoencoder trained on normal images and turns its reconstruction error
+//! into a heatmap over the frame, a heatmap alone, or a GRAY8 error map. Every buffer carries
+//! the frame's anomaly score (`GstAutoencoderAnomalyMeta`), and an `autoencoder-anomaly`
+//! element message is posted each time the score crosses `threshold`.
+//!
+//! ```text
+//! gst-launch-1.0 filesrc location=line.mp4 ! decodebin ! videoconvert ! \
+//!     onnxanomaly model-file=models/anomaly_brick.onnx threshold=2 ! \
+//!     videoconvert ! autovideosink
+//! ```
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use crate::common::model_settings::{ModelSettings, start_session};
+use crate::common::{analysis, check_kind, pixel_layout};
+use crate::core::anomaly::{
+    ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
+};
+use crate::core::{ImageRef, InferenceSession, Preprocessing, TensorInput};
+
+pub const META_NAME: &str = "GstAutoencoderAnomalyMeta";
+pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
+const MODEL_KIND: &str = "anomaly";
+
+const DEFAULT_ALPHA: f64 = 0.6;
+const DEFAULT_THRESHOLD: f64 = 2.0;
+const DEFAULT_MAX_ERROR: f64 = 6.0;
+const DEFAULT_PERCENTILE: f64 = 99.0;
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_SSIM_WEIGHT: f32 = 0.5;
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAutoencoderAnomalyOutput")]
+pub enum Output {
+    #[default]
+    #[enum_value(name = "Heatmap blended over the frame with 'alpha'", nick = "overlay")]
+    Overlay,
+    #[enum_value(name = "The heatmap alone", nick = "heatmap")]
+    Heatmap,
+    #[enum_value(name = "A GRAY8 error map (255 at max-error)", nick = "error")]
+    Error,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: ModelSettings,
+    output: Output,
+    alpha: f64,
+    threshold: f64,
+    max_error: f64,
+    error_scale: f64,
+    score_percentile: f64,
+    interval: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: ModelSettings::default(),
+            output: Output::default(),
+            alpha: DEFAULT_ALPHA,
+            threshold: DEFAULT_THRESHOLD,
+            max_error: DEFAULT_MAX_ERROR,
+            error_scale: 0.0,
+            score_percentile: DEFAULT_PERCENTILE,
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+}
+
+struct State {
+    session: InferenceSession,
+    input: TensorInput,
+    pre: Preprocessing,
+    error_scale: f32,
+    ssim_weight: f32,
+    /// The input tensor and the reconstruction, back in 0..1.
+    input01: Vec<f32>,
+    output01: Vec<f32>,
+    map: ErrorMap,
+    score: f32,
+    /// Whether the last score was at or above the threshold (messages go on crossings).
+    anomalous: bool,
+    frames: u64,
+    caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
+}
+
+#[derive(Default)]
+pub struct Anomaly {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onnxanomaly",
+        gst::DebugColorFlags::empty(),
+        Some("ONNX anomaly (reconstruction error) element"),
+    )
+});
+
+#[glib::object_subclass]
+impl ObjectSubclass for Anomaly {
+    const NAME: &'static str = "GstOnnxAnomaly";
+    type Type = super::Anomaly;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for Anomaly {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = ModelSettings::properties();
+            props.extend([
+                glib::ParamSpecEnum::builder::<Output>("output")
+                    .nick("Output")
+                    .blurb("What the element outputs: heatmap overlay, heatmap alone, or GRAY8 error")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("alpha")
+                    .nick("Alpha")
+                    .blurb("Opacity of the heatmap over the frame")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_ALPHA)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Error level, in units of the error scale (the error of normal data), below which pixels stay clear and at which the frame score counts as anomalous")
+                    .minimum(0.0)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("max-error")
+                    .nick("Maximum error")
+                    .blurb("Error level (in error-scale units) at the top of the colour map and at 255 in the error output")
+                    .minimum(0.001)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_MAX_ERROR)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("error-scale")
+                    .nick("Error scale")
+                    .blurb("The error level of normal data (overrides the model's 'error_scale'; 0: the model's)")
+                    .minimum(0.0)
+                    .maximum(1000.0)
+                    .default_value(0.0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("score-percentile")
+                    .nick("Score percentile")
+                    .blurb("The frame's anomaly score is this percentile of its per-pixel error")
+                    .minimum(0.0)
+                    .maximum(100.0)
+                    .default_value(DEFAULT_PERCENTILE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Infer every N-th frame and reuse the last error map in between")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+            ]);
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let name = pspec.name();
+        let needs_ready = ModelSettings::has(name) || matches!(name, "output" | "error-scale");
+        if needs_ready && self.obj().current_state() > gst::State::Ready {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "'{name}' can only change in the READY or NULL state; ignored"
+            );
+            return;
+        }
+        let mut s = self.settings.lock().unwrap();
+        let old = property_of(&s, name);
+        let get = || value.get::<f64>().expect("type checked upstream");
+        match name {
+            "output" => s.output = value.get().expect("type checked upstream"),
+            "alpha" => s.alpha = get(),
+            "threshold" => s.threshold = get(),
+            "max-error" => s.max_error = get(),
+            "error-scale" => s.error_scale = get(),
+            "score-percentile" => s.score_percentile = get(),
+            "interval" => s.interval = value.get().expect("type checked upstream"),
+            _ => s.model.set(name, value),
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "{name}: {old:?} -> {:?}",
+            property_of(&s, name)
+        );
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        property_of(&self.settings.lock().unwrap(), pspec.name())
+    }
+}
+
+fn property_of(s: &Settings, name: &str) -> glib::Value {
+    match name {
+        "output" => s.output.to_value(),
+        "alpha" => s.alpha.to_value(),
+        "threshold" => s.threshold.to_value(),
+        "max-error" => s.max_error.to_value(),
+        "error-scale" => s.error_scale.to_value(),
+        "score-percentile" => s.score_percentile.to_value(),
+        "interval" => s.interval.to_value(),
+        _ => s.model.get(name),
+    }
+}
+
+impl GstObjectImpl for Anomaly {}
+
+impl ElementImpl for Anomaly {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "ONNX anomaly heatmap",
+                "Filter/Effect/Video",
+                "Runs an autoencoder trained on normal images on every frame and shows where \
+                 its reconstruction fails as a heatmap, with a per-frame anomaly score",
+                "gst-plugin-autoencoder developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(analysis::pad_templates);
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for Anomaly {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::Both;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
+        let description = session.description();
+        let model_file = settings.model.model_file.clone().unwrap_or_default();
+        let fail = |why: String| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "model '{}' is not an anomaly autoencoder: {why}",
+                    model_file.display()
+                ]
+            )
+        };
+        check_kind(description.kind(), MODEL_KIND).map_err(fail)?;
+        let output = description
+            .outputs
+            .first()
+            .expect("validated: at least one output");
+        output.expect_image(3).map_err(fail)?;
+        let number = |key: &str| -> Result<Option<f32>, gst::ErrorMessage> {
+            description
+                .metadata
+                .get(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|x| x.is_finite() && *x >= 0.0)
+                        .ok_or_else(|| {
+                            gst::error_msg!(
+                                gst::LibraryError::Settings,
+                                ["metadata key '{key}' is '{v}'; expected a non-negative number"]
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let error_scale = match (settings.error_scale, number("error_scale")?) {
+            (s, _) if s > 0.0 => s as f32,
+            (_, Some(s)) if s > 0.0 => s,
+            _ => {
+                return Err(gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    [
+                        "model '{}' has no 'error_scale' (the error level of normal data); set the property error-scale",
+                        model_file.display()
+                    ]
+                ));
+            }
+        };
+        let ssim_weight = number("error_ssim_weight")?
+            .unwrap_or(DEFAULT_SSIM_WEIGHT)
+            .min(1.0);
+        *self.state.lock().unwrap() = Some(State {
+            input: TensorInput::new(&description.input, &pre),
+            session,
+            pre,
+            error_scale,
+            ssim_weight,
+            input01: Vec::new(),
+            output01: Vec::new(),
+            map: ErrorMap::default(),
+            score: 0.0,
+            anomalous: false,
+            frames: 0,
+            caps: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        self.settings.lock().unwrap().model.active_provider.clear();
+        Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        let gray = self.settings.lock().unwrap().output == Output::Error;
+        Some(analysis::transform_caps(direction, caps, filter, gray))
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let in_info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "bad caps {incaps}"))?;
+        let out_info = gst_video::VideoInfo::from_caps(outcaps)
+            .map_err(|_| gst::loggable_error!(CAT, "bad caps {outcaps}"))?;
+        pixel_layout(in_info.format())
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported caps {incaps}"))?;
+        self.obj()
+            .set_in_place(out_info.format() != gst_video::VideoFormat::Gray8);
+        let mut state = self.state.lock().unwrap();
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        state.caps = Some((in_info, out_info));
+        Ok(())
+    }
+
+    fn transform_size(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        _size: usize,
+        othercaps: &gst::Caps,
+    ) -> Option<usize> {
+        gst_video::VideoInfo::from_caps(othercaps)
+            .ok()
+            .map(|info| info.size())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
+                .map_err(|_| gst::FlowError::Error)?;
+            let mut image = analysis::image_mut(&mut frame, &info)?;
+            self.measure(state, &settings, &image.as_ref())?;
+            let style = HeatmapStyle {
+                threshold: settings.threshold as f32,
+                max_error: settings.max_error as f32,
+                alpha: if settings.output == Output::Heatmap {
+                    1.0
+                } else {
+                    settings.alpha as f32
+                },
+                alone: settings.output == Output::Heatmap,
+            };
+            draw_heatmap(&mut image, &state.map, &style);
+        }
+        self.publish(state, &settings, buf);
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn transform(
+        &self,
+        inbuf: &gst::Buffer,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        {
+            let frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+            self.measure(state, &settings, &analysis::image_ref(&frame, &in_info)?)?;
+        }
+        let (width, height) = (out_info.width() as usize, out_info.height() as usize);
+        analysis::write_gray8(outbuf, &out_info, |data, stride| {
+            write_error_gray8(
+                &state.map,
+                data,
+                width,
+                height,
+                stride,
+                settings.max_error as f32,
+            );
+        })?;
+        self.publish(state, &settings, outbuf);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl Anomaly {
+    /// Updates the error map and score: a new inference every `interval` frames (or when the
+    /// frame size changed), else the last result.
+    fn measure(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        image: &ImageRef,
+    ) -> Result<(), gst::FlowError> {
+        let due = analysis::inference_due(state.frames, settings.interval);
+        state.frames += 1;
+        if !due && !state.map.values.is_empty() {
+            return Ok(());
+        }
+        let State {
+            session,
+            input,
+            pre,
+            input01,
+            output01,
+            map,
+            error_scale,
+            ssim_weight,
+            ..
+        } = state;
+        let result = input.fill(image).and_then(|layout| {
+            let (tw, th) = (layout.tensor.width, layout.tensor.height);
+            to_unit_range(input.tensor(), pre, tw * th, input01);
+            session
+                .run(input.tensor(), th, tw, |shape, values| {
+                    let (ow, oh) = reconstruction_size(shape, values.len())?;
+                    if (ow, oh) != (tw, th) {
+                        return Err(format!(
+                            "the reconstruction is {ow}x{oh} for a {tw}x{th} input; an anomaly autoencoder must keep the size"
+                        ));
+                    }
+                    let scale = 1.0 / pre.output_range.full_scale();
+                    output01.clear();
+                    output01.extend(values.iter().map(|v| v * scale));
+                    map.compute(
+                        &Planes { values: input01, plane_width: tw, plane_height: th },
+                        &Planes { values: output01, plane_width: tw, plane_height: th },
+                        layout.content.width,
+                        layout.content.height,
+                        *ssim_weight,
+                        *error_scale,
+                    )
+                })
+                .and_then(|computed| computed)
+        });
+        result.map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::FlowError::Error
+        })?;
+        state.score = state.map.score(settings.score_percentile as f32);
+        Ok(())
+    }
+
+    /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
+    fn publish(&self, state: &mut State, settings: &Settings, buf: &mut gst::BufferRef) {
+        let anomalous = state.score as f64 >= settings.threshold;
+        let pts = buf.pts();
+        let structure = |name: &str| {
+            gst::Structure::builder(name)
+                .field("score", state.score as f64)
+                .field("threshold", settings.threshold)
+                .field("anomalous", anomalous)
+                .field("timestamp", pts)
+                .build()
+        };
+        if let Err(e) = analysis::attach_structure(buf, META_NAME, &structure(META_NAME)) {
+            gst::warning!(CAT, imp = self, "could not attach the anomaly score: {e}");
+        }
+        if anomalous != state.anomalous {
+            state.anomalous = anomalous;
+            gst::info!(
+                CAT,
+                imp = self,
+                "score {:.3} crossed threshold {} ({})",
+                state.score,
+                settings.threshold,
+                if anomalous {
+                    "anomalous"
+                } else {
+                    "normal again"
+                }
+            );
+            let msg = gst::message::Element::builder(structure(MESSAGE_NAME))
+                .src(&*self.obj())
+                .build();
+            let _ = self.obj().post_message(msg);
+        }
+    }
+}
+
+/// The input tensor's values back in 0..1 (undoing mean/std and the value range).
+fn to_unit_range(tensor: &[f32], pre: &Preprocessing, plane_len: usize, out: &mut Vec<f32>) {
+    out.clear();
+    for c in 0..3 {
+        let k = pre.channel_order.rgb_index(c);
+        let (mean, std, range) = (pre.mean[k], pre.std[k], pre.input_range.full_scale());
+        out.extend(
+            tensor[c * plane_len..(c + 1) * plane_len]
+                .iter()
+                .map(|t| (t * std + mean) / range),
+        );
+    }
+}
+
+pub(super) fn register_meta() {
+    analysis::register_structure_meta(META_NAME);
+}

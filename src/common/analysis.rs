@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! What the analysis elements (onnxsegmentation, onnxanomaly) share: an RGB sink with an RGB or
+//! GRAY8 source, frames as core images, and results as a structure on each buffer
+//! (GstCustomMeta, readable from C, Rust and Python without decoding pixels).
+
+use gst::glib;
+use gst::prelude::*;
+use gst_video::prelude::*;
+
+use super::{VIDEO_FORMATS, pixel_layout};
+use crate::core::{ImageMut, ImageRef};
+
+/// Pad templates: any accepted RGB format in; the same or GRAY8 out.
+pub fn pad_templates() -> Vec<gst::PadTemplate> {
+    let rgb = gst_video::VideoCapsBuilder::new()
+        .format_list(VIDEO_FORMATS)
+        .build();
+    let mut src = rgb.clone();
+    src.merge(
+        gst_video::VideoCapsBuilder::new()
+            .format(gst_video::VideoFormat::Gray8)
+            .build(),
+    );
+    vec![
+        gst::PadTemplate::new(
+            "src",
+            gst::PadDirection::Src,
+            gst::PadPresence::Always,
+            &src,
+        )
+        .unwrap(),
+        gst::PadTemplate::new(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            &rgb,
+        )
+        .unwrap(),
+    ]
+}
+
+/// The caps on the other side: the same caps, or with the format swapped between the RGB
+/// formats and GRAY8 when the element outputs GRAY8.
+pub fn transform_caps(
+    direction: gst::PadDirection,
+    caps: &gst::Caps,
+    filter: Option<&gst::Caps>,
+    gray_output: bool,
+) -> gst::Caps {
+    let mut other = caps.clone();
+    if gray_output {
+        let formats: Vec<glib::SendValue> = match direction {
+            gst::PadDirection::Sink => vec![gst_video::VideoFormat::Gray8.to_str().to_send_value()],
+            _ => VIDEO_FORMATS
+                .iter()
+                .map(|f| f.to_str().to_send_value())
+                .collect(),
+        };
+        let list = gst::List::new(formats);
+        for s in other.make_mut().iter_mut() {
+            s.set_value("format", list.to_send_value());
+        }
+    }
+    match filter {
+        Some(f) => f.intersect_with_mode(&other, gst::CapsIntersectMode::First),
+        None => other,
+    }
+}
+
+pub fn image_ref<'a>(
+    frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+    info: &gst_video::VideoInfo,
+) -> Result<ImageRef<'a>, gst::FlowError> {
+    Ok(ImageRef {
+        data: frame.plane_data(0).map_err(|_| gst::FlowError::Error)?,
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride: frame.plane_stride()[0] as usize,
+        layout: pixel_layout(info.format()).ok_or(gst::FlowError::NotNegotiated)?,
+    })
+}
+
+pub fn image_mut<'a>(
+    frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    info: &gst_video::VideoInfo,
+) -> Result<ImageMut<'a>, gst::FlowError> {
+    let stride = frame.plane_stride()[0] as usize;
+    Ok(ImageMut {
+        data: frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?,
+        width: info.width() as usize,
+        height: info.height() as usize,
+        stride,
+        layout: pixel_layout(info.format()).ok_or(gst::FlowError::NotNegotiated)?,
+    })
+}
+
+/// Maps a GRAY8 output frame and hands its rows (stride apart) and width to `write`.
+pub fn write_gray8(
+    outbuf: &mut gst::BufferRef,
+    info: &gst_video::VideoInfo,
+    write: impl FnOnce(&mut [u8], usize),
+) -> Result<(), gst::FlowError> {
+    let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(outbuf, info)
+        .map_err(|_| gst::FlowError::Error)?;
+    let stride = frame.plane_stride()[0] as usize;
+    write(
+        frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?,
+        stride,
+    );
+    Ok(())
+}
+
+/// Registers a custom meta named `name` that is copied along with buffer copies.
+pub fn register_structure_meta(name: &'static str) {
+    if gst::meta::CustomMeta::is_registered(name) {
+        return;
+    }
+    gst::meta::CustomMeta::register_with_transform(name, &[], move |dest, meta, _src, kind| {
+        kind == glib::Quark::from_str("gst-copy")
+            && attach_structure(dest, name, meta.structure()).is_ok()
+    });
+}
+
+/// Adds the custom meta `name` holding the fields of `fields` to `buf`.
+pub fn attach_structure(
+    buf: &mut gst::BufferRef,
+    name: &str,
+    fields: &gst::StructureRef,
+) -> Result<(), glib::BoolError> {
+    let mut meta = gst::meta::CustomMeta::add(buf, name)?;
+    let s = meta.mut_structure();
+    for (field, value) in fields.iter() {
+        s.set_value(field, value.clone());
+    }
+    Ok(())
+}
+
+/// Whether frame number `frame` (counted from 0) runs inference with `interval` N: every N-th.
+pub fn inference_due(frame: u64, interval: u32) -> bool {
+    frame.is_multiple_of(u64::from(interval.max(1)))
+}

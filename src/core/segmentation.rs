@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Pixel-wise class decisions from a segmentation output, and drawing them: the class map
+//! (argmax over K scores, or a threshold for a single foreground channel), per-class pixel
+//! fractions, the palette, and the overlay / mask rendering.
+
+use super::convert::ImageMut;
+use super::model::format_shape;
+
+/// How a single-channel (binary foreground) output is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryScores {
+    /// Values are probabilities (after a sigmoid).
+    Probability,
+    /// Values are logits (before a sigmoid).
+    Logit,
+}
+
+/// A class id per pixel, row-major.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassMap {
+    pub width: usize,
+    pub height: usize,
+    pub ids: Vec<u8>,
+}
+
+impl ClassMap {
+    /// Decides the class of each pixel of the top-left `width` x `height` of an output
+    /// [1,K,h,w]: the index of the highest score (the first on ties), or for K = 1,
+    /// foreground (1) where the probability reaches `threshold`.
+    pub fn decide(
+        &mut self,
+        shape: &[i64],
+        values: &[f32],
+        width: usize,
+        height: usize,
+        threshold: f32,
+        binary: BinaryScores,
+    ) -> Result<(), String> {
+        let (k, out_h, out_w) = match *shape {
+            [1, k, h, w] if (1..=256).contains(&k) && h > 0 && w > 0 => {
+                (k as usize, h as usize, w as usize)
+            }
+            _ => {
+                return Err(format!(
+                    "the model returned class scores of shape {}; expected [1,K,H,W] with 1 <= K <= 256",
+                    format_shape(shape)
+                ));
+            }
+        };
+        if values.len() != k * out_h * out_w || width > out_w || height > out_h {
+            return Err(format!(
+                "class scores {} do not cover a {width}x{height} region",
+                format_shape(shape)
+            ));
+        }
+        self.width = width;
+        self.height = height;
+        self.ids.resize(width * height, 0);
+        let plane = out_w * out_h;
+        if k == 1 {
+            // Compare in the model's own units: a logit threshold is logit(threshold).
+            let cut = match binary {
+                BinaryScores::Probability => threshold,
+                BinaryScores::Logit => (threshold / (1.0 - threshold)).ln(),
+            };
+            for (y, row) in self.ids.chunks_exact_mut(width).enumerate() {
+                let scores = &values[y * out_w..y * out_w + width];
+                for (id, s) in row.iter_mut().zip(scores) {
+                    *id = u8::from(*s >= cut);
+                }
+            }
+            return Ok(());
+        }
+        let mut best = vec![f32::NEG_INFINITY; width];
+        for (y, row) in self.ids.chunks_exact_mut(width).enumerate() {
+            best.fill(f32::NEG_INFINITY);
+            row.fill(0);
+            for c in 0..k {
+                let scores = &values[c * plane + y * out_w..c * plane + y * out_w + width];
+                for ((id, b), s) in row.iter_mut().zip(best.iter_mut()).zip(scores) {
+                    // `>` keeps the first class on ties; NaN never wins.
+                    if *s > *b {
+                        *b = *s;
+                        *id = c as u8;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This map scaled to `width` x `height` by nearest neighbour (class ids must not blend).
+    pub fn scale_nearest_into(&self, width: usize, height: usize, out: &mut Vec<u8>) {
+        out.resize(width * height, 0);
+        if self.width == width && self.height == height {
+            out.copy_from_slice(&self.ids);
+            return;
+        }
+        // Source column for each destination column, sampled at pixel centres.
+        let columns: Vec<usize> = (0..width)
+            .map(|x| ((2 * x + 1) * self.width / (2 * width)).min(self.width - 1))
+            .collect();
+        for (y, row) in out.chunks_exact_mut(width).enumerate() {
+            let sy = ((2 * y + 1) * self.height / (2 * height)).min(self.height - 1);
+            let src = &self.ids[sy * self.width..(sy + 1) * self.width];
+            for (o, &sx) in row.iter_mut().zip(&columns) {
+                *o = src[sx];
+            }
+        }
+    }
+}
+
+/// The fraction of pixels of each class 0..classes.
+pub fn class_fractions(ids: &[u8], classes: usize) -> Vec<f64> {
+    let mut counts = vec![0u64; classes.max(1)];
+    for &id in ids {
+        if let Some(c) = counts.get_mut(id as usize) {
+            *c += 1;
+        }
+    }
+    let total = ids.len().max(1) as f64;
+    counts.into_iter().map(|c| c as f64 / total).collect()
+}
+
+/// One colour per class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Palette(pub Vec<[u8; 3]>);
+
+impl Palette {
+    /// Parses "r,g,b;r,g,b;..." (each 0..255); the error names `key`.
+    pub fn parse(key: &str, value: &str) -> Result<Self, String> {
+        let mut colours = Vec::new();
+        for (i, entry) in value
+            .split(';')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
+            let parts: Vec<&str> = entry.split(',').map(str::trim).collect();
+            let parsed: Option<Vec<u8>> = parts.iter().map(|p| p.parse::<u8>().ok()).collect();
+            match parsed.as_deref() {
+                Some([r, g, b]) => colours.push([*r, *g, *b]),
+                _ => {
+                    return Err(format!(
+                        "'{key}' colour {i} is '{entry}'; expected 'R,G,B' with each 0..255"
+                    ));
+                }
+            }
+        }
+        if colours.is_empty() {
+            return Err(format!("'{key}' has no colours"));
+        }
+        Ok(Self(colours))
+    }
+
+    /// A palette whose colours stay distinct for up to 256 classes: class 0 black, then hues
+    /// a golden angle apart, cycling through three lightness levels.
+    pub fn distinct(classes: usize) -> Self {
+        let mut colours = vec![[0, 0, 0]];
+        for i in 1..classes.max(1) {
+            let hue = (i as f32 * 137.507_77) % 360.0;
+            let (saturation, value) = [(0.85, 0.95), (0.65, 0.75), (0.9, 0.6)][i % 3];
+            colours.push(hsv_to_rgb(hue, saturation, value));
+        }
+        Self(colours)
+    }
+
+    pub fn colour(&self, class: u8) -> [u8; 3] {
+        self.0
+            .get(class as usize)
+            .copied()
+            .unwrap_or([255, 255, 255])
+    }
+}
+
+fn hsv_to_rgb(hue: f32, s: f32, v: f32) -> [u8; 3] {
+    let c = v * s;
+    let h = hue / 60.0;
+    let x = c * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    [r, g, b].map(|u| ((u + m) * 255.0).round() as u8)
+}
+
+/// Draws the classes of `ids` (frame-sized) into `frame`: each pixel's class colour blended over
+/// it with `alpha` (1 draws the mask alone); class 0 is left untouched when `skip_background`.
+pub fn draw_classes(
+    frame: &mut ImageMut,
+    ids: &[u8],
+    palette: &Palette,
+    alpha: f32,
+    skip_background: bool,
+) {
+    let alpha = alpha.clamp(0.0, 1.0);
+    let bpp = frame.layout.bytes_per_pixel;
+    let offsets = frame.layout.rgb_offsets;
+    let row_len = frame.layout.row_bytes(frame.width);
+    for y in 0..frame.height {
+        let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
+        let classes = &ids[y * frame.width..(y + 1) * frame.width];
+        for (px, &class) in row.chunks_exact_mut(bpp).zip(classes) {
+            if skip_background && class == 0 {
+                continue;
+            }
+            let colour = palette.colour(class);
+            for (k, &o) in offsets.iter().enumerate() {
+                let old = px[o] as f32;
+                px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::PixelLayout;
+
+    #[test]
+    fn argmax_takes_the_first_class_on_ties_and_crops() {
+        // K=3, 1x3 output, region 2x1.
+        let values = [
+            1.0, 5.0, 2.0, /* c1 */ 3.0, 5.0, 9.0, /* c2 */ 0.0, 1.0, 9.0,
+        ];
+        let mut map = ClassMap::default();
+        map.decide(&[1, 3, 1, 3], &values, 2, 1, 0.5, BinaryScores::Probability)
+            .unwrap();
+        assert_eq!(map.ids, [1, 0]);
+    }
+
+    #[test]
+    fn binary_outputs_use_the_threshold_in_their_units() {
+        let mut map = ClassMap::default();
+        map.decide(
+            &[1, 1, 1, 3],
+            &[0.2, 0.5, 0.9],
+            3,
+            1,
+            0.5,
+            BinaryScores::Probability,
+        )
+        .unwrap();
+        assert_eq!(map.ids, [0, 1, 1]);
+        // logit(0.8) = 1.386
+        map.decide(
+            &[1, 1, 1, 3],
+            &[1.0, 1.39, -4.0],
+            3,
+            1,
+            0.8,
+            BinaryScores::Logit,
+        )
+        .unwrap();
+        assert_eq!(map.ids, [0, 1, 0]);
+    }
+
+    #[test]
+    fn bad_shapes_are_named() {
+        let err = ClassMap::default()
+            .decide(&[1, 3, 4], &[0.0; 12], 4, 1, 0.5, BinaryScores::Probability)
+            .unwrap_err();
+        assert!(err.contains("[1,3,4]"), "{err}");
+    }
+
+    #[test]
+    fn nearest_scaling_keeps_ids() {
+        let map = ClassMap {
+            width: 2,
+            height: 2,
+            ids: vec![1, 2, 3, 4],
+        };
+        let mut out = Vec::new();
+        map.scale_nearest_into(4, 2, &mut out);
+        assert_eq!(out, [1, 1, 2, 2, 3, 3, 4, 4]);
+        map.scale_nearest_into(1, 1, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!((1..=4).contains(&out[0]));
+    }
+
+    #[test]
+    fn fractions_sum_to_one() {
+        let f = class_fractions(&[0, 1, 1, 3], 4);
+        assert_eq!(f, [0.25, 0.5, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn palettes_parse_and_stay_distinct() {
+        let p = Palette::parse("class_colors", "0,0,0; 255,10,3").unwrap();
+        assert_eq!(p.0, [[0, 0, 0], [255, 10, 3]]);
+        let err = Palette::parse("class_colors", "1,2,3;4,5").unwrap_err();
+        assert!(err.contains("'class_colors' colour 1 is '4,5'"), "{err}");
+        let d = Palette::distinct(256);
+        let unique: std::collections::HashSet<_> = d.0.iter().collect();
+        assert_eq!(unique.len(), 256);
+    }
+
+    #[test]
+    fn overlay_blends_and_skips_background() {
+        let palette = Palette(vec![[0, 0, 0], [200, 100, 0]]);
+        let mut data = vec![100u8, 100, 100, 7, 100, 100, 100, 9];
+        let mut frame = ImageMut {
+            data: &mut data,
+            width: 2,
+            height: 1,
+            stride: 8,
+            layout: PixelLayout::RGBA,
+        };
+        draw_classes(&mut frame, &[0, 1], &palette, 0.5, true);
+        assert_eq!(data, [100, 100, 100, 7, 150, 100, 50, 9]);
+    }
+}

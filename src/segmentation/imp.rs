@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! onnxsegmentation: runs a segmentation model ([1,K,h,w] class scores, or [1,1,h,w] for a
+//! binary foreground model) and draws the classes into the stream as an overlay or a mask, or
+//! outputs the class ids as GRAY8. Every buffer carries the per-class pixel fractions in a
+//! custom meta (`GstAutoencoderSegmentationMeta`), and `post-messages` posts them on the bus.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc ! videoconvert ! \
+//!     onnxsegmentation model-file=models/segmentation_unet.onnx alpha=0.5 ! \
+//!     videoconvert ! autovideosink
+//! ```
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use crate::common::model_settings::{ModelSettings, start_session};
+use crate::common::{analysis, check_kind, pixel_layout};
+use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
+use crate::core::{ImageRef, InferenceSession, TensorInput};
+
+/// The name of the custom meta on every output buffer.
+pub const META_NAME: &str = "GstAutoencoderSegmentationMeta";
+/// The structure name of the bus message `post-messages` posts.
+pub const MESSAGE_NAME: &str = "autoencoder-segmentation";
+const MODEL_KIND: &str = "segmentation";
+
+const DEFAULT_ALPHA: f64 = 0.5;
+const DEFAULT_THRESHOLD: f64 = 0.5;
+const DEFAULT_INTERVAL: u32 = 1;
+
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAutoencoderSegmentationOutput")]
+pub enum Output {
+    #[default]
+    #[enum_value(
+        name = "Class colours blended over the frame with 'alpha'",
+        nick = "overlay"
+    )]
+    Overlay,
+    #[enum_value(name = "The colour mask alone", nick = "mask")]
+    Mask,
+    #[enum_value(name = "A GRAY8 frame of class ids", nick = "classes")]
+    Classes,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: ModelSettings,
+    output: Output,
+    alpha: f64,
+    transparent_background: bool,
+    palette: Option<String>,
+    threshold: f64,
+    interval: u32,
+    post_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: ModelSettings::default(),
+            output: Output::default(),
+            alpha: DEFAULT_ALPHA,
+            transparent_background: true,
+            palette: None,
+            threshold: DEFAULT_THRESHOLD,
+            interval: DEFAULT_INTERVAL,
+            post_messages: false,
+        }
+    }
+}
+
+struct State {
+    session: InferenceSession,
+    input: TensorInput,
+    binary: BinaryScores,
+    class_names: Vec<String>,
+    palette: Palette,
+    /// The last decision at model resolution, and the same scaled to the frame.
+    map: ClassMap,
+    frame_ids: Vec<u8>,
+    /// Frames seen since start (inference runs when `frames % interval == 0`).
+    frames: u64,
+    caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
+}
+
+#[derive(Default)]
+pub struct Segmentation {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onnxsegmentation",
+        gst::DebugColorFlags::empty(),
+        Some("ONNX segmentation element"),
+    )
+});
+
+#[glib::object_subclass]
+impl ObjectSubclass for Segmentation {
+    const NAME: &'static str = "GstOnnxSegmentation";
+    type Type = super::Segmentation;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for Segmentation {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = ModelSettings::properties();
+            props.extend([
+                glib::ParamSpecEnum::builder::<Output>("output")
+                    .nick("Output")
+                    .blurb("What the element outputs: overlay, mask, or GRAY8 class ids")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("alpha")
+                    .nick("Alpha")
+                    .blurb("Opacity of the class colours in the overlay")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_ALPHA)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("transparent-background")
+                    .nick("Transparent background")
+                    .blurb("Leave class 0 (background) uncoloured in the overlay")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("palette")
+                    .nick("Palette")
+                    .blurb("Class colours 'R,G,B;R,G,B;...' (overrides the model's 'class_colors'; empty: the model's, else a distinct palette)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Foreground probability threshold for single-channel (binary) models")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Infer every N-th frame and reuse the last classes in between")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post an 'autoencoder-segmentation' element message with the class fractions of each frame")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+            ]);
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let name = pspec.name();
+        let needs_ready = ModelSettings::has(name) || matches!(name, "output" | "palette");
+        if needs_ready && self.obj().current_state() > gst::State::Ready {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "'{name}' can only change in the READY or NULL state; ignored"
+            );
+            return;
+        }
+        let mut s = self.settings.lock().unwrap();
+        let old = property_of(&s, name);
+        match name {
+            "output" => s.output = value.get().expect("type checked upstream"),
+            "alpha" => s.alpha = value.get().expect("type checked upstream"),
+            "transparent-background" => {
+                s.transparent_background = value.get().expect("type checked upstream")
+            }
+            "palette" => {
+                s.palette = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|p| !p.is_empty())
+            }
+            "threshold" => s.threshold = value.get().expect("type checked upstream"),
+            "interval" => s.interval = value.get().expect("type checked upstream"),
+            "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
+            _ => s.model.set(name, value),
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "{name}: {old:?} -> {:?}",
+            property_of(&s, name)
+        );
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        property_of(&self.settings.lock().unwrap(), pspec.name())
+    }
+}
+
+fn property_of(s: &Settings, name: &str) -> glib::Value {
+    match name {
+        "output" => s.output.to_value(),
+        "alpha" => s.alpha.to_value(),
+        "transparent-background" => s.transparent_background.to_value(),
+        "palette" => s.palette.to_value(),
+        "threshold" => s.threshold.to_value(),
+        "interval" => s.interval.to_value(),
+        "post-messages" => s.post_messages.to_value(),
+        _ => s.model.get(name),
+    }
+}
+
+impl GstObjectImpl for Segmentation {}
+
+impl ElementImpl for Segmentation {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "ONNX segmentation",
+                "Filter/Effect/Video",
+                "Runs a segmentation ONNX model (SegNet / U-Net style class scores) on every frame \
+                 and draws the classes as an overlay or a mask, or outputs the class ids",
+                "gst-plugin-autoencoder developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(analysis::pad_templates);
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for Segmentation {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::Both;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
+        let description = session.description();
+        let model_file = settings.model.model_file.clone().unwrap_or_default();
+        let fail = |why: String| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "model '{}' is not a segmentation model: {why}",
+                    model_file.display()
+                ]
+            )
+        };
+        check_kind(description.kind(), MODEL_KIND).map_err(fail)?;
+        let output = description
+            .outputs
+            .first()
+            .expect("validated: at least one output");
+        let declared = output.shape.get(1).copied().unwrap_or(0);
+        let class_names: Vec<String> = match description.metadata.get("class_names") {
+            Some(names) => names.split(',').map(|n| n.trim().to_owned()).collect(),
+            None if declared > 0 => (0..declared).map(|i| format!("class{i}")).collect(),
+            None => {
+                return Err(fail(
+                    "its class count is dynamic and it has no 'class_names'".into(),
+                ));
+            }
+        };
+        let classes = class_names.len().max(2); // a binary model has background and foreground
+        if output.shape.len() != 4
+            || !(declared <= 0 || declared == 1 || declared as usize == class_names.len())
+        {
+            return Err(fail(format!(
+                "output '{}' is {}; expected [1,K,H,W] with K = {} classes (or 1 for a binary model)",
+                output.name,
+                crate::core::model::format_shape(&output.shape),
+                class_names.len()
+            )));
+        }
+        let palette = match (&settings.palette, description.metadata.get("class_colors")) {
+            (Some(p), _) => Palette::parse("palette", p),
+            (None, Some(p)) => Palette::parse("class_colors", p),
+            (None, None) => Ok(Palette::distinct(classes)),
+        }
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+        if palette.0.len() < classes {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                [
+                    "the palette has {} colours for {classes} classes",
+                    palette.0.len()
+                ]
+            ));
+        }
+        let binary = match description.metadata.get("output").map(String::as_str) {
+            Some("logits") => BinaryScores::Logit,
+            _ => BinaryScores::Probability,
+        };
+        *self.state.lock().unwrap() = Some(State {
+            input: TensorInput::new(&description.input, &pre),
+            session,
+            binary,
+            class_names,
+            palette,
+            map: ClassMap::default(),
+            frame_ids: Vec::new(),
+            frames: 0,
+            caps: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        self.settings.lock().unwrap().model.active_provider.clear();
+        Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        let classes = self.settings.lock().unwrap().output == Output::Classes;
+        Some(analysis::transform_caps(direction, caps, filter, classes))
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let in_info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "bad caps {incaps}"))?;
+        let out_info = gst_video::VideoInfo::from_caps(outcaps)
+            .map_err(|_| gst::loggable_error!(CAT, "bad caps {outcaps}"))?;
+        pixel_layout(in_info.format())
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported caps {incaps}"))?;
+        let classes = out_info.format() == gst_video::VideoFormat::Gray8;
+        self.obj().set_in_place(!classes);
+        let mut state = self.state.lock().unwrap();
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        state.caps = Some((in_info, out_info));
+        Ok(())
+    }
+
+    fn transform_size(
+        &self,
+        _direction: gst::PadDirection,
+        _caps: &gst::Caps,
+        _size: usize,
+        othercaps: &gst::Caps,
+    ) -> Option<usize> {
+        // The output is sized by its own caps; the input may have any stride (VideoMeta).
+        gst_video::VideoInfo::from_caps(othercaps)
+            .ok()
+            .map(|info| info.size())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
+                .map_err(|_| gst::FlowError::Error)?;
+            let mut image = analysis::image_mut(&mut frame, &info)?;
+            self.classify(state, &settings, &image.as_ref())?;
+            let (alpha, skip) = match settings.output {
+                Output::Mask => (1.0, false),
+                _ => (settings.alpha as f32, settings.transparent_background),
+            };
+            draw_classes(&mut image, &state.frame_ids, &state.palette, alpha, skip);
+        }
+        self.publish(state, &settings, buf);
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn transform(
+        &self,
+        inbuf: &gst::Buffer,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        {
+            let in_frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+            let image = analysis::image_ref(&in_frame, &in_info)?;
+            self.classify(state, &settings, &image)?;
+        }
+        let width = out_info.width() as usize;
+        analysis::write_gray8(outbuf, &out_info, |data, stride| {
+            for (row, ids) in data
+                .chunks_mut(stride)
+                .zip(state.frame_ids.chunks_exact(width))
+            {
+                row[..width].copy_from_slice(ids);
+            }
+        })?;
+        self.publish(state, &settings, outbuf);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl Segmentation {
+    /// Updates `state.frame_ids` for this frame: a new inference every `interval` frames (or
+    /// when the frame size changed), else the last result.
+    fn classify(
+        &self,
+        state: &mut State,
+        settings: &Settings,
+        image: &ImageRef,
+    ) -> Result<(), gst::FlowError> {
+        let due = analysis::inference_due(state.frames, settings.interval);
+        let size_changed = state.frame_ids.len() != image.width * image.height;
+        state.frames += 1;
+        if !due && !size_changed {
+            return Ok(());
+        }
+        let State {
+            session,
+            input,
+            map,
+            frame_ids,
+            binary,
+            ..
+        } = state;
+        let result = input.fill(image).and_then(|layout| {
+            let region = (layout.content.width, layout.content.height);
+            session
+                .run(
+                    input.tensor(),
+                    layout.tensor.height,
+                    layout.tensor.width,
+                    |shape, values| {
+                        // The output covers the input tensor; take the frame's part of it.
+                        let out_w = *shape.get(3).unwrap_or(&0) as usize;
+                        let out_h = *shape.get(2).unwrap_or(&0) as usize;
+                        let w = (region.0 * out_w / layout.tensor.width).max(1);
+                        let h = (region.1 * out_h / layout.tensor.height).max(1);
+                        map.decide(shape, values, w, h, settings.threshold as f32, *binary)
+                    },
+                )
+                .and_then(|decided| decided)
+        });
+        result.map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::FlowError::Error
+        })?;
+        map.scale_nearest_into(image.width, image.height, frame_ids);
+        Ok(())
+    }
+
+    /// Attaches the class fractions to the buffer and posts them when asked to.
+    fn publish(&self, state: &State, settings: &Settings, buf: &mut gst::BufferRef) {
+        let fractions = class_fractions(&state.frame_ids, state.class_names.len().max(2));
+        let names: Vec<&str> = state.class_names.iter().map(String::as_str).collect();
+        let structure = |name: &str| {
+            gst::Structure::builder(name)
+                .field("class-names", gst::Array::new(names.iter().copied()))
+                .field("fractions", gst::Array::new(fractions.iter().copied()))
+                .build()
+        };
+        if let Err(e) = analysis::attach_structure(buf, META_NAME, &structure(META_NAME)) {
+            gst::warning!(CAT, imp = self, "could not attach the class fractions: {e}");
+        }
+        if settings.post_messages {
+            let mut s = structure(MESSAGE_NAME);
+            s.set("timestamp", buf.pts());
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+}
+
+/// Registers the custom meta (copied along with buffer copies).
+pub(super) fn register_meta() {
+    analysis::register_structure_meta(META_NAME);
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! onnxsegmentation against references computed here independently of the element: the
+//! dominant_channel fixture's class is each pixel's dominant colour channel, the
+//! foreground_logit fixture's is whether 8 (R - B) reaches the threshold's logit.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gst_video::VideoFormat;
+use gst_video::prelude::*;
+
+const W: usize = 33;
+const H: usize = 25;
+const COLOURS: [[u8; 3]; 3] = [[250, 20, 20], [20, 250, 20], [20, 20, 250]];
+
+fn segment(model: &str, extra: &str) -> String {
+    format!("onnxsegmentation model-file={} {extra}", fixture_str(model))
+}
+
+/// The dominant channel of each pixel (the first on ties), as the element must find it.
+fn dominant(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|p| {
+            let mut best = 0;
+            for c in 1..3 {
+                if p[c] > p[best] {
+                    best = c;
+                }
+            }
+            best as u8
+        })
+        .collect()
+}
+
+fn gray8(buffer: &gst::BufferRef, width: usize, height: usize) -> Vec<u8> {
+    let info = gst_video::VideoInfo::builder(VideoFormat::Gray8, width as u32, height as u32)
+        .build()
+        .unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    (0..height)
+        .flat_map(|y| data[y * stride..y * stride + width].to_vec())
+        .collect()
+}
+
+fn fractions_meta(buffer: &gst::BufferRef) -> (Vec<String>, Vec<f64>) {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, "GstAutoencoderSegmentationMeta")
+        .expect("the buffer carries the class fractions");
+    let s = meta.structure();
+    let names = s
+        .get::<gst::Array>("class-names")
+        .unwrap()
+        .iter()
+        .map(|v| v.get::<String>().unwrap())
+        .collect();
+    let fractions = s
+        .get::<gst::Array>("fractions")
+        .unwrap()
+        .iter()
+        .map(|v| v.get::<f64>().unwrap())
+        .collect();
+    (names, fractions)
+}
+
+#[test]
+fn classes_output_is_gray8_class_ids() {
+    init();
+    let input = read_rgb("input_33x25.rgb", W, H);
+    let mut h = gst_check::Harness::new_parse(&segment("dominant_channel.onnx", "output=classes"));
+    h.set_src_caps(caps(VideoFormat::Bgrx, W, H));
+    h.push(pack(&input, W, H, VideoFormat::Bgrx, W * 4 + 8))
+        .unwrap();
+    let out = h.pull().unwrap();
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    assert_eq!(
+        caps.structure(0).unwrap().get::<&str>("format").unwrap(),
+        "GRAY8"
+    );
+    let expected = dominant(&input);
+    assert_eq!(gray8(&out, W, H), expected);
+
+    let (names, fractions) = fractions_meta(&out);
+    assert_eq!(names, ["reddish", "greenish", "bluish"]);
+    for (c, f) in fractions.iter().enumerate() {
+        let count = expected.iter().filter(|id| **id as usize == c).count();
+        assert!(
+            (f - count as f64 / (W * H) as f64).abs() < 1e-12,
+            "class {c}"
+        );
+    }
+}
+
+#[test]
+fn overlay_blends_class_colours_and_leaves_the_background() {
+    init();
+    let input = read_rgb("input_33x25.rgb", W, H);
+    let ids = dominant(&input);
+    for (extra, alpha, skip_background) in [
+        ("alpha=0.4", 0.4f32, true),
+        ("alpha=0.75 transparent-background=false", 0.75, false),
+        ("output=mask", 1.0, false),
+    ] {
+        let out = run_one(
+            &segment("dominant_channel.onnx", extra),
+            VideoFormat::Rgba,
+            W,
+            H,
+            pack(&input, W, H, VideoFormat::Rgba, W * 4),
+        );
+        let info = gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgba, W, H)).unwrap();
+        let (rgb, alpha_bytes) = unpack(&out, &info);
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            let original = &input[i * 3..i * 3 + 3];
+            let expected: Vec<u8> = if skip_background && ids[i] == 0 {
+                original.to_vec()
+            } else {
+                let colour = COLOURS[ids[i] as usize];
+                (0..3)
+                    .map(|k| {
+                        let o = original[k] as f32;
+                        (o + (colour[k] as f32 - o) * alpha).round() as u8
+                    })
+                    .collect()
+            };
+            assert!(
+                max_diff(px, &expected) <= 1,
+                "{extra}: pixel {i}: {px:?} != {expected:?}"
+            );
+        }
+        let expected_alpha: Vec<u8> = (0..H)
+            .flat_map(|y| (0..W).map(move |x| alpha_of(x, y)))
+            .collect();
+        assert_eq!(alpha_bytes, expected_alpha, "{extra}: alpha changed");
+    }
+}
+
+#[test]
+fn a_binary_model_uses_the_threshold() {
+    init();
+    let input = read_rgb("input_33x25.rgb", W, H);
+    for threshold in [0.2f32, 0.5, 0.9] {
+        let out = run_one(
+            &segment(
+                "foreground_logit.onnx",
+                &format!("output=classes threshold={threshold}"),
+            ),
+            VideoFormat::Rgb,
+            W,
+            H,
+            pack(&input, W, H, VideoFormat::Rgb, W * 3 + 1),
+        );
+        let cut = (threshold / (1.0 - threshold)).ln();
+        let expected: Vec<u8> = input
+            .chunks_exact(3)
+            .map(|p| u8::from(8.0 * (p[0] as f32 / 255.0 - p[2] as f32 / 255.0) >= cut))
+            .collect();
+        let got = gray8(&out, W, H);
+        // A pixel whose score equals the cut to within float rounding may fall either way.
+        let differing = got.iter().zip(&expected).filter(|(a, b)| a != b).count();
+        assert!(
+            differing <= 1,
+            "threshold {threshold}: {differing} pixels differ"
+        );
+        assert!(
+            got.contains(&1) && got.contains(&0),
+            "threshold {threshold}: both classes present"
+        );
+    }
+}
+
+#[test]
+fn interval_reuses_the_last_classes_and_messages_carry_the_fractions() {
+    init();
+    // Frame 1 red, frame 2 blue, frame 3 blue: with interval=2 frame 2 keeps frame 1's classes.
+    let red = [200u8, 10, 10].repeat(16 * 8);
+    let blue = [10u8, 10, 200].repeat(16 * 8);
+    let pipeline_elements = segment(
+        "dominant_channel.onnx",
+        "output=classes interval=2 post-messages=true",
+    );
+    let mut h = gst_check::Harness::new_parse(&pipeline_elements);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(caps(VideoFormat::Rgb, 16, 8));
+    let mut classes = Vec::new();
+    for (i, frame) in [&red, &blue, &blue].into_iter().enumerate() {
+        let mut buffer = pack(frame, 16, 8, VideoFormat::Rgb, 48);
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(40 * i as u64));
+        h.push(buffer).unwrap();
+        classes.push(gray8(&h.pull().unwrap(), 16, 8)[0]);
+    }
+    assert_eq!(classes, [0, 0, 2]);
+
+    let mut messages = Vec::new();
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
+        let s = msg.structure().unwrap();
+        if s.name() == "autoencoder-segmentation" {
+            let fractions: Vec<f64> = s
+                .get::<gst::Array>("fractions")
+                .unwrap()
+                .iter()
+                .map(|v| v.get().unwrap())
+                .collect();
+            messages.push((
+                s.get::<gst::ClockTime>("timestamp").unwrap().mseconds(),
+                fractions,
+            ));
+        }
+    }
+    assert_eq!(
+        messages,
+        [
+            (0, vec![1.0, 0.0, 0.0]),
+            (40, vec![1.0, 0.0, 0.0]),
+            (80, vec![0.0, 0.0, 1.0])
+        ]
+    );
+}
+
+#[test]
+fn a_palette_shorter_than_the_classes_is_a_clear_error() {
+    init();
+    let pipeline: gst::Pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! fakesink",
+        segment("dominant_channel.onnx", "palette=\"1,2,3;4,5,6\"")
+    ))
+    .unwrap()
+    .downcast()
+    .unwrap();
+    let err = start_error(&pipeline);
+    assert!(
+        err.contains("the palette has 2 colours for 3 classes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_declared_for_another_element_is_refused() {
+    init();
+    let pipeline = |model: &str| -> gst::Pipeline {
+        gst::parse::launch(&format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! fakesink",
+            segment(model, "")
+        ))
+        .unwrap()
+        .downcast()
+        .unwrap()
+    };
+    let err = start_error(&pipeline("dynamic_conv.onnx"));
+    assert!(
+        err.contains("its metadata says kind 'style' (onnxstyle runs it)")
+            || err.contains("kind 'style'"),
+        "{err}"
+    );
+}
