@@ -197,9 +197,19 @@ def segmentation_batch(rng, batch, size):
 BRICK_TINT = np.array([0.75, 0.42, 0.32], np.float32)
 
 
-def normal_sample(rng, size=128):
-    """A crop of the "normal" surface: the brick texture, brick-coloured, lighting varied."""
-    grey = random_crop(texture("brick")[..., None], size, rng, scale=(0.4, 0.7))[..., 0]
+def normal_sample(rng, size=128, texture_scale=None):
+    """A crop of the "normal" surface: the brick texture, brick-coloured, lighting varied.
+    Training crops 0.4-0.7 of the 512-pixel texture to `size`; `texture_scale` (texture pixels
+    per output pixel) keeps that scale at another size, tiling the seamless texture."""
+    if texture_scale is None:
+        grey = random_crop(texture("brick")[..., None], size, rng, scale=(0.4, 0.7))[..., 0]
+    else:
+        from skimage.transform import resize
+
+        side = int(round(size * texture_scale))
+        tiled = np.tile(texture("brick"), (side // 512 + 2, side // 512 + 2))
+        y, x = rng.integers(0, 512, 2)
+        grey = resize(tiled[y:y + side, x:x + side], (size, size), anti_aliasing=True).astype(np.float32)
     light = rng.uniform(0.85, 1.15)
     return np.clip((0.25 + 0.9 * grey[..., None]) * BRICK_TINT * light, 0, 1).astype(np.float32)
 

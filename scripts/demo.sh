@@ -21,6 +21,20 @@ gst-launch-1.0 -q \
     t. ! queue ! videoconvert ! onnxstyletransfer model-file="$sketch" ! videoconvert ! mix.sink_1 \
     t. ! queue ! videoconvert ! onnxstyletransfer model-file="$mosaic" ! videoconvert ! mix.sink_2
 
+# The analysis elements on the sample images of docs/samples (made by python3 -m models.samples):
+# the input, then the element in two output modes.
+panels() { # image "element model-file=..." name mode1 mode2
+    gst-launch-1.0 -q \
+        filesrc location="docs/samples/$1" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! tee name=t \
+        compositor name=mix sink_1::xpos=260 sink_2::xpos=520 background=white ! videoconvert ! \
+            pngenc ! filesink location="out/$3.png" \
+        t. ! queue ! mix.sink_0 \
+        t. ! queue ! $2 output=$4 ! videoconvert ! mix.sink_1 \
+        t. ! queue ! $2 output=$5 ! videoconvert ! mix.sink_2
+}
+panels scene.png "onnxsegmentation model-file=models/segmentation_unet.onnx" segmentation overlay mask
+panels brick.png "onnxanomaly model-file=models/anomaly_brick.onnx" anomaly overlay heatmap
+
 # A short clip of the moving ball pattern, stylised, as WebM (VP8).
 gst-launch-1.0 -q \
     videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 ! \
@@ -30,3 +44,5 @@ gst-launch-1.0 -q \
 echo
 echo "Done. Before | pencil sketch | mosaic style: $(pwd)/out/demo.png"
 echo "      A 2-second stylised clip:      $(pwd)/out/demo.webm"
+echo "      onnxsegmentation (input | overlay | mask):  $(pwd)/out/segmentation.png"
+echo "      onnxanomaly (input | overlay | heatmap):    $(pwd)/out/anomaly.png"

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::*;
+use gst::prelude::*;
 use gst_video::VideoFormat;
 use gstautoencoder::core::model::{Dim, keys};
 use gstautoencoder::core::{InferenceSession, Preprocessing, ProviderChoice, SessionConfig};
@@ -260,4 +261,147 @@ fn shipped_anomaly_model_error_map_matches_python() {
             "pixel {i}: {level} != {expected} (error {e})"
         );
     }
+}
+
+/// Runs `filesrc location=docs/samples/<image> ! pngdec ! videoconvert ! <element> ! appsink`
+/// and returns the GRAY8 output and the buffer's custom meta fields.
+fn sample_pipeline(image: &str, element: &str, meta_name: &str) -> (Vec<u8>, gst::Structure) {
+    init();
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/samples");
+    let launch = format!(
+        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! {element} ! \
+         appsink name=sink sync=false",
+        samples.join(image).display()
+    );
+    let pipeline = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink.pull_sample().expect("one output frame");
+    let buffer = sample.buffer().unwrap();
+    let structure = gst::meta::CustomMeta::from_buffer(buffer, meta_name)
+        .unwrap()
+        .structure()
+        .to_owned();
+    let data = buffer.map_readable().unwrap().to_vec();
+    let bus = pipeline.bus().unwrap();
+    let eos = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(10),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    assert!(
+        matches!(
+            eos.as_ref().map(|m| m.view()),
+            Some(gst::MessageView::Eos(_))
+        ),
+        "{eos:?}"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    (data, structure)
+}
+
+fn sample_file(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/samples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn python_results() -> HashMap<String, f64> {
+    let text = String::from_utf8(sample_file("results.json")).unwrap();
+    // {"key": number, ...}: a flat object of numbers.
+    text.trim_matches(|c: char| c == '{' || c == '}' || c.is_whitespace())
+        .split(',')
+        .map(|pair| {
+            let (k, v) = pair.split_once(':').unwrap();
+            (
+                k.trim().trim_matches('"').to_owned(),
+                v.trim().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn segmentation_pipeline_on_a_real_photo_scene_matches_python() {
+    let model = models_dir().join("segmentation_unet.onnx");
+    let (classes, meta) = sample_pipeline(
+        "scene.png",
+        &format!(
+            "onnxsegmentation model-file={} output=classes",
+            model.display()
+        ),
+        "GstAutoencoderSegmentationMeta",
+    );
+    let python = sample_file("scene.classes.u8");
+    let labels = sample_file("scene.labels.u8");
+    assert_eq!(classes.len(), python.len());
+    let agree = classes.iter().zip(&python).filter(|(a, b)| a == b).count();
+    assert!(
+        agree * 1000 >= python.len() * 998,
+        "{agree} of {} pixels agree with Python",
+        python.len()
+    );
+    let accuracy =
+        classes.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / labels.len() as f64;
+    let expected = python_results()["scene_pixel_accuracy"];
+    assert!(
+        (accuracy - expected).abs() < 0.002,
+        "pixel accuracy {accuracy} vs Python {expected}"
+    );
+    let fractions: Vec<f64> = meta
+        .get::<gst::Array>("fractions")
+        .unwrap()
+        .iter()
+        .map(|v| v.get().unwrap())
+        .collect();
+    for (c, f) in fractions.iter().enumerate() {
+        let share =
+            classes.iter().filter(|id| **id as usize == c).count() as f64 / classes.len() as f64;
+        assert!((f - share).abs() < 1e-12, "class {c}");
+    }
+}
+
+#[test]
+fn anomaly_pipeline_on_brick_with_defects_matches_python() {
+    let model = models_dir().join("anomaly_brick.onnx");
+    let max_error = 40.0f32;
+    let (levels, meta) = sample_pipeline(
+        "brick.png",
+        &format!(
+            "onnxanomaly model-file={} output=error max-error={max_error}",
+            model.display()
+        ),
+        "GstAutoencoderAnomalyMeta",
+    );
+    let errors: Vec<f32> = sample_file("brick.error.f32")
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(levels.len(), errors.len());
+    for (i, (level, e)) in levels.iter().zip(&errors).enumerate() {
+        let expected = ((e / max_error).clamp(0.0, 1.0) * 255.0).round() as u8;
+        assert!(
+            level.abs_diff(expected) <= 1,
+            "pixel {i}: {level} != {expected}"
+        );
+    }
+    let score = meta.get::<f64>("score").unwrap();
+    let expected = python_results()["brick_score_p99"];
+    assert!(
+        (score - expected).abs() / expected < 0.02,
+        "score {score} vs Python {expected}"
+    );
+    assert!(
+        meta.get::<bool>("anomalous").unwrap(),
+        "the defects make the frame anomalous"
+    );
 }
