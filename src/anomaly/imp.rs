@@ -15,11 +15,10 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::common::model_settings::{ModelSettings, start_session};
-use crate::common::{analysis, check_kind, pixel_layout};
+use crate::common::{analysis, check_kind, refuse_while_running};
 use crate::core::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
@@ -180,13 +179,7 @@ impl ObjectImpl for Anomaly {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
-        let needs_ready = ModelSettings::has(name) || matches!(name, "output" | "error-scale");
-        if needs_ready && self.obj().current_state() > gst::State::Ready {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "'{name}' can only change in the READY or NULL state; ignored"
-            );
+        if refuse_while_running(self.obj().upcast_ref(), *CAT, pspec) {
             return;
         }
         let mut s = self.settings.lock().unwrap();
@@ -344,19 +337,13 @@ impl BaseTransformImpl for Anomaly {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let in_info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "bad caps {incaps}"))?;
-        let out_info = gst_video::VideoInfo::from_caps(outcaps)
-            .map_err(|_| gst::loggable_error!(CAT, "bad caps {outcaps}"))?;
-        pixel_layout(in_info.format())
-            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported caps {incaps}"))?;
-        self.obj()
-            .set_in_place(out_info.format() != gst_video::VideoFormat::Gray8);
+        let caps = analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
+            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
         let mut state = self.state.lock().unwrap();
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
-        state.caps = Some((in_info, out_info));
+        state.caps = Some(caps);
         Ok(())
     }
 
@@ -367,9 +354,7 @@ impl BaseTransformImpl for Anomaly {
         _size: usize,
         othercaps: &gst::Caps,
     ) -> Option<usize> {
-        gst_video::VideoInfo::from_caps(othercaps)
-            .ok()
-            .map(|info| info.size())
+        analysis::output_size(othercaps)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {

@@ -139,3 +139,27 @@ pub fn attach_structure(
 pub fn inference_due(frame: u64, interval: u32) -> bool {
     frame.is_multiple_of(u64::from(interval.max(1)))
 }
+
+/// The negotiated input and output of an analysis element: RGB in, RGB or GRAY8 out. The
+/// element transforms in place unless it outputs GRAY8.
+pub fn negotiate(
+    element: &gst_base::BaseTransform,
+    incaps: &gst::Caps,
+    outcaps: &gst::Caps,
+) -> Result<(gst_video::VideoInfo, gst_video::VideoInfo), String> {
+    use gst_base::prelude::*;
+    let in_info =
+        gst_video::VideoInfo::from_caps(incaps).map_err(|_| format!("bad caps {incaps}"))?;
+    let out_info =
+        gst_video::VideoInfo::from_caps(outcaps).map_err(|_| format!("bad caps {outcaps}"))?;
+    pixel_layout(in_info.format()).ok_or_else(|| format!("unsupported caps {incaps}"))?;
+    element.set_in_place(out_info.format() != gst_video::VideoFormat::Gray8);
+    Ok((in_info, out_info))
+}
+
+/// The size of an output buffer: from its own caps (the input may have any stride).
+pub fn output_size(othercaps: &gst::Caps) -> Option<usize> {
+    gst_video::VideoInfo::from_caps(othercaps)
+        .ok()
+        .map(|info| info.size())
+}

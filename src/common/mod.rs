@@ -57,3 +57,24 @@ pub fn check_kind(declared: Option<&str>, expected: &str) -> Result<(), String> 
         _ => Ok(()),
     }
 }
+
+/// True (and logs why) when `pspec` may only change in READY or below and `element` is past
+/// READY: GStreamer leaves enforcing `mutable_ready()` to the element.
+pub fn refuse_while_running(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    pspec: &gst::glib::ParamSpec,
+) -> bool {
+    use gst::prelude::*;
+    let refuse = pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY)
+        && element.current_state() > gst::State::Ready;
+    if refuse {
+        gst::warning!(
+            cat,
+            obj = element,
+            "'{}' can only change in the READY or NULL state; ignored",
+            pspec.name()
+        );
+    }
+    refuse
+}

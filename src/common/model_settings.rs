@@ -149,11 +149,6 @@ impl ModelSettings {
         ]
     }
 
-    /// Whether `name` is one of these properties.
-    pub fn has(name: &str) -> bool {
-        Self::properties().iter().any(|p| p.name() == name)
-    }
-
     pub fn set(&mut self, name: &str, value: &glib::Value) {
         let path = |v: &glib::Value| {
             v.get::<Option<String>>()

@@ -15,11 +15,10 @@ use std::sync::{LazyLock, Mutex};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::common::model_settings::{ModelSettings, start_session};
-use crate::common::{analysis, check_kind, pixel_layout};
+use crate::common::{analysis, check_kind, refuse_while_running};
 use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
 use crate::core::{ImageRef, InferenceSession, TensorInput};
 
@@ -170,13 +169,7 @@ impl ObjectImpl for Segmentation {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
-        let needs_ready = ModelSettings::has(name) || matches!(name, "output" | "palette");
-        if needs_ready && self.obj().current_state() > gst::State::Ready {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "'{name}' can only change in the READY or NULL state; ignored"
-            );
+        if refuse_while_running(self.obj().upcast_ref(), *CAT, pspec) {
             return;
         }
         let mut s = self.settings.lock().unwrap();
@@ -342,19 +335,13 @@ impl BaseTransformImpl for Segmentation {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let in_info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "bad caps {incaps}"))?;
-        let out_info = gst_video::VideoInfo::from_caps(outcaps)
-            .map_err(|_| gst::loggable_error!(CAT, "bad caps {outcaps}"))?;
-        pixel_layout(in_info.format())
-            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported caps {incaps}"))?;
-        let classes = out_info.format() == gst_video::VideoFormat::Gray8;
-        self.obj().set_in_place(!classes);
+        let caps = analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
+            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
         let mut state = self.state.lock().unwrap();
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
-        state.caps = Some((in_info, out_info));
+        state.caps = Some(caps);
         Ok(())
     }
 
@@ -365,10 +352,7 @@ impl BaseTransformImpl for Segmentation {
         _size: usize,
         othercaps: &gst::Caps,
     ) -> Option<usize> {
-        // The output is sized by its own caps; the input may have any stride (VideoMeta).
-        gst_video::VideoInfo::from_caps(othercaps)
-            .ok()
-            .map(|info| info.size())
+        analysis::output_size(othercaps)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {

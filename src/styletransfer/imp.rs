@@ -18,7 +18,7 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use crate::common::model_settings::{ModelSettings, start_session};
-use crate::common::{VIDEO_FORMATS, check_kind, pixel_layout};
+use crate::common::{VIDEO_FORMATS, check_kind, pixel_layout, refuse_while_running};
 use crate::core::{ImageMut, ImageOutput, InferenceSession, PixelLayout, TensorInput};
 
 const DEFAULT_STRENGTH: f64 = 1.0;
@@ -90,12 +90,7 @@ impl ObjectImpl for StyleTransfer {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
-        if ModelSettings::has(name) && self.obj().current_state() > gst::State::Ready {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "'{name}' can only change in the READY or NULL state; ignored"
-            );
+        if refuse_while_running(self.obj().upcast_ref(), *CAT, pspec) {
             return;
         }
         let mut settings = self.settings.lock().unwrap();
