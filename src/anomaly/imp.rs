@@ -48,27 +48,31 @@ pub enum Output {
     Error,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Settings {
     model: ModelSettings,
+    error_scale: f64,
+    live: Live,
+}
+
+/// The settings each frame reads, copied out under the lock (output only changes in READY).
+#[derive(Debug, Clone, Copy)]
+struct Live {
     output: Output,
     alpha: f64,
     threshold: f64,
     max_error: f64,
-    error_scale: f64,
     score_percentile: f64,
     interval: u32,
 }
 
-impl Default for Settings {
+impl Default for Live {
     fn default() -> Self {
         Self {
-            model: ModelSettings::default(),
-            output: Output::default(),
+            output: Output::Overlay,
             alpha: DEFAULT_ALPHA,
             threshold: DEFAULT_THRESHOLD,
             max_error: DEFAULT_MAX_ERROR,
-            error_scale: 0.0,
             score_percentile: DEFAULT_PERCENTILE,
             interval: DEFAULT_INTERVAL,
         }
@@ -186,13 +190,13 @@ impl ObjectImpl for Anomaly {
         let old = property_of(&s, name);
         let get = || value.get::<f64>().expect("type checked upstream");
         match name {
-            "output" => s.output = value.get().expect("type checked upstream"),
-            "alpha" => s.alpha = get(),
-            "threshold" => s.threshold = get(),
-            "max-error" => s.max_error = get(),
+            "output" => s.live.output = value.get().expect("type checked upstream"),
+            "alpha" => s.live.alpha = get(),
+            "threshold" => s.live.threshold = get(),
+            "max-error" => s.live.max_error = get(),
             "error-scale" => s.error_scale = get(),
-            "score-percentile" => s.score_percentile = get(),
-            "interval" => s.interval = value.get().expect("type checked upstream"),
+            "score-percentile" => s.live.score_percentile = get(),
+            "interval" => s.live.interval = value.get().expect("type checked upstream"),
             _ => s.model.set(name, value),
         }
         gst::info!(
@@ -210,13 +214,13 @@ impl ObjectImpl for Anomaly {
 
 fn property_of(s: &Settings, name: &str) -> glib::Value {
     match name {
-        "output" => s.output.to_value(),
-        "alpha" => s.alpha.to_value(),
-        "threshold" => s.threshold.to_value(),
-        "max-error" => s.max_error.to_value(),
+        "output" => s.live.output.to_value(),
+        "alpha" => s.live.alpha.to_value(),
+        "threshold" => s.live.threshold.to_value(),
+        "max-error" => s.live.max_error.to_value(),
         "error-scale" => s.error_scale.to_value(),
-        "score-percentile" => s.score_percentile.to_value(),
-        "interval" => s.interval.to_value(),
+        "score-percentile" => s.live.score_percentile.to_value(),
+        "interval" => s.live.interval.to_value(),
         _ => s.model.get(name),
     }
 }
@@ -332,7 +336,7 @@ impl BaseTransformImpl for Anomaly {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let gray = self.settings.lock().unwrap().output == Output::Error;
+        let gray = self.settings.lock().unwrap().live.output == Output::Error;
         Some(analysis::transform_caps(direction, caps, filter, gray))
     }
 
@@ -358,7 +362,7 @@ impl BaseTransformImpl for Anomaly {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().live;
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -388,7 +392,7 @@ impl BaseTransformImpl for Anomaly {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().live;
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -420,7 +424,7 @@ impl Anomaly {
     fn measure(
         &self,
         state: &mut State,
-        settings: &Settings,
+        settings: &Live,
         image: &ImageRef,
     ) -> Result<(), gst::FlowError> {
         let due = analysis::inference_due(state.frames, settings.interval);
@@ -473,7 +477,7 @@ impl Anomaly {
     }
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
-    fn publish(&self, state: &mut State, settings: &Settings, buf: &mut gst::BufferRef) {
+    fn publish(&self, state: &mut State, settings: &Live, buf: &mut gst::BufferRef) {
         let anomalous = state.score as f64 >= settings.threshold;
         let pts = buf.pts();
         let structure = |name: &str| {

@@ -21,6 +21,8 @@ pub struct ClassMap {
     pub width: usize,
     pub height: usize,
     pub ids: Vec<u8>,
+    /// Scratch: the best score so far in the current row (kept to avoid a per-frame allocation).
+    best: Vec<f32>,
 }
 
 impl ClassMap {
@@ -71,7 +73,8 @@ impl ClassMap {
             }
             return Ok(());
         }
-        let mut best = vec![f32::NEG_INFINITY; width];
+        self.best.resize(width, f32::NEG_INFINITY);
+        let best = &mut self.best;
         for (y, row) in self.ids.chunks_exact_mut(width).enumerate() {
             best.fill(f32::NEG_INFINITY);
             row.fill(0);
@@ -275,6 +278,7 @@ mod tests {
             width: 2,
             height: 2,
             ids: vec![1, 2, 3, 4],
+            ..Default::default()
         };
         let mut out = Vec::new();
         map.scale_nearest_into(4, 2, &mut out);

@@ -48,26 +48,30 @@ pub enum Output {
     Classes,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Settings {
     model: ModelSettings,
+    palette: Option<String>,
+    live: Live,
+}
+
+/// The settings each frame reads, copied out under the lock (output only changes in READY).
+#[derive(Debug, Clone, Copy)]
+struct Live {
     output: Output,
     alpha: f64,
     transparent_background: bool,
-    palette: Option<String>,
     threshold: f64,
     interval: u32,
     post_messages: bool,
 }
 
-impl Default for Settings {
+impl Default for Live {
     fn default() -> Self {
         Self {
-            model: ModelSettings::default(),
-            output: Output::default(),
+            output: Output::Overlay,
             alpha: DEFAULT_ALPHA,
             transparent_background: true,
-            palette: None,
             threshold: DEFAULT_THRESHOLD,
             interval: DEFAULT_INTERVAL,
             post_messages: false,
@@ -175,10 +179,10 @@ impl ObjectImpl for Segmentation {
         let mut s = self.settings.lock().unwrap();
         let old = property_of(&s, name);
         match name {
-            "output" => s.output = value.get().expect("type checked upstream"),
-            "alpha" => s.alpha = value.get().expect("type checked upstream"),
+            "output" => s.live.output = value.get().expect("type checked upstream"),
+            "alpha" => s.live.alpha = value.get().expect("type checked upstream"),
             "transparent-background" => {
-                s.transparent_background = value.get().expect("type checked upstream")
+                s.live.transparent_background = value.get().expect("type checked upstream")
             }
             "palette" => {
                 s.palette = value
@@ -186,9 +190,9 @@ impl ObjectImpl for Segmentation {
                     .expect("type checked upstream")
                     .filter(|p| !p.is_empty())
             }
-            "threshold" => s.threshold = value.get().expect("type checked upstream"),
-            "interval" => s.interval = value.get().expect("type checked upstream"),
-            "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
+            "threshold" => s.live.threshold = value.get().expect("type checked upstream"),
+            "interval" => s.live.interval = value.get().expect("type checked upstream"),
+            "post-messages" => s.live.post_messages = value.get().expect("type checked upstream"),
             _ => s.model.set(name, value),
         }
         gst::info!(
@@ -206,13 +210,13 @@ impl ObjectImpl for Segmentation {
 
 fn property_of(s: &Settings, name: &str) -> glib::Value {
     match name {
-        "output" => s.output.to_value(),
-        "alpha" => s.alpha.to_value(),
-        "transparent-background" => s.transparent_background.to_value(),
+        "output" => s.live.output.to_value(),
+        "alpha" => s.live.alpha.to_value(),
+        "transparent-background" => s.live.transparent_background.to_value(),
         "palette" => s.palette.to_value(),
-        "threshold" => s.threshold.to_value(),
-        "interval" => s.interval.to_value(),
-        "post-messages" => s.post_messages.to_value(),
+        "threshold" => s.live.threshold.to_value(),
+        "interval" => s.live.interval.to_value(),
+        "post-messages" => s.live.post_messages.to_value(),
         _ => s.model.get(name),
     }
 }
@@ -330,7 +334,7 @@ impl BaseTransformImpl for Segmentation {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let classes = self.settings.lock().unwrap().output == Output::Classes;
+        let classes = self.settings.lock().unwrap().live.output == Output::Classes;
         Some(analysis::transform_caps(direction, caps, filter, classes))
     }
 
@@ -356,7 +360,7 @@ impl BaseTransformImpl for Segmentation {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().live;
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -380,7 +384,7 @@ impl BaseTransformImpl for Segmentation {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self.settings.lock().unwrap().live;
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -411,7 +415,7 @@ impl Segmentation {
     fn classify(
         &self,
         state: &mut State,
-        settings: &Settings,
+        settings: &Live,
         image: &ImageRef,
     ) -> Result<(), gst::FlowError> {
         let due = analysis::inference_due(state.frames, settings.interval);
@@ -455,7 +459,7 @@ impl Segmentation {
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
-    fn publish(&self, state: &State, settings: &Settings, buf: &mut gst::BufferRef) {
+    fn publish(&self, state: &State, settings: &Live, buf: &mut gst::BufferRef) {
         let fractions = class_fractions(&state.frame_ids, state.class_names.len().max(2));
         let names: Vec<&str> = state.class_names.iter().map(String::as_str).collect();
         let structure = |name: &str| {
