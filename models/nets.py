@@ -144,27 +144,45 @@ class ResidualBlock(nn.Module):
 class TransformerNet(nn.Module):
     """Johnson et al. 2016 image transformation network: a 9x9 stem, two stride-2 convs,
     residual blocks, two upsampling steps, a 9x9 output conv. Instance normalisation, as
-    Ulyanov et al. showed works better for style transfer. Output 0..1 (sigmoid)."""
+    Ulyanov et al. showed works better for style transfer. Output 0..1 (sigmoid).
 
-    def __init__(self, widths=(16, 32, 32), residual_blocks=3, upsampling="interpolate"):
+    `light=True` is the real-time variant: the stem itself downsamples (5x5, stride 2), a single
+    learned upsampling returns to half resolution, and the last step is a bilinear upsampling
+    followed by a 3x3 output conv, so no wide kernel runs at full resolution (about a third of
+    the multiply-adds of the full network)."""
+
+    def __init__(self, widths=(16, 32, 32), residual_blocks=3, upsampling="interpolate", light=False):
         super().__init__()
         a, b, c = widths
-        self.encoder = nn.Sequential(
-            conv_block(3, a, norm="instance", kernel=9),
-            conv_block(a, b, stride=2, norm="instance"),
-            conv_block(b, c, stride=2, norm="instance"),
-        )
+        if light:
+            self.encoder = nn.Sequential(
+                conv_block(3, a, stride=2, norm="instance", kernel=5),
+                conv_block(a, c, stride=2, norm="instance"),
+            )
+            decoder = [Upsample(c, a, upsampling, norm="instance"), BilinearUp(),
+                       nn.ReflectionPad2d(1), nn.Conv2d(a, 3, 3)]
+        else:
+            self.encoder = nn.Sequential(
+                conv_block(3, a, norm="instance", kernel=9),
+                conv_block(a, b, stride=2, norm="instance"),
+                conv_block(b, c, stride=2, norm="instance"),
+            )
+            decoder = [Upsample(c, b, upsampling, norm="instance"),
+                       Upsample(b, a, upsampling, norm="instance"),
+                       nn.ReflectionPad2d(4), nn.Conv2d(a, 3, 9)]
         self.residual = nn.Sequential(*(ResidualBlock(c) for _ in range(residual_blocks)))
-        self.decoder = nn.Sequential(
-            Upsample(c, b, upsampling, norm="instance"),
-            Upsample(b, a, upsampling, norm="instance"),
-            nn.ReflectionPad2d(4),
-            nn.Conv2d(a, 3, 9),
-        )
+        self.decoder = nn.Sequential(*decoder)
         self.size_multiple = 4
 
     def forward(self, x):
         return torch.sigmoid(self.decoder(self.residual(self.encoder(x))))
+
+
+class BilinearUp(nn.Module):
+    """Doubles H and W by bilinear interpolation (no parameters)."""
+
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
 def anomaly_autoencoder(widths=(16, 32, 64, 64), upsampling="transposed"):

@@ -38,7 +38,7 @@ def progress(task, iterations):
 
 def build_style(args):
     return nets.TransformerNet(widths=tuple(args.widths), residual_blocks=args.residual_blocks,
-                               upsampling=args.upsampling)
+                               upsampling=args.upsampling, light=getattr(args, "light", False))
 
 
 def train_style(net, args, rng, device):
@@ -76,7 +76,8 @@ def train_style(net, args, rng, device):
 
 def style_metadata(args, net, extra):
     return {"kind": "style", "output_range": "0-1", "style": args.style,
-            "architecture": f"TransformerNet widths={tuple(args.widths)} "
+            "architecture": f"TransformerNet{'-light' if getattr(args, 'light', False) else ''} "
+                            f"widths={tuple(args.widths)} "
                             f"residual_blocks={args.residual_blocks} upsampling={args.upsampling}",
             "training": f"{args.iterations} iterations, batch {args.batch}, "
                         f"{args.size}x{args.size} photo crops"}
@@ -168,7 +169,7 @@ TASKS = {
 
 
 def default_name(args):
-    return {"style": lambda: f"style_{args.style}", "segmentation": lambda: f"segmentation_{args.arch}",
+    return {"style": lambda: f"style_{args.style}{'_rt' if getattr(args, 'light', False) else ''}", "segmentation": lambda: f"segmentation_{args.arch}",
             "anomaly": lambda: "anomaly_brick"}[args.task]()
 
 
@@ -232,6 +233,8 @@ def parser():
     s.add_argument("--lr", type=float, default=2e-3)
     s.add_argument("--widths", type=int, nargs=3, default=[16, 32, 32])
     s.add_argument("--residual-blocks", type=int, default=3)
+    s.add_argument("--light", action="store_true",
+                   help="real-time variant: strided 5x5 stem, 3x3 output conv (see nets.TransformerNet)")
     s.add_argument("--upsampling", default="interpolate", choices=["interpolate", "transposed"])
     s.add_argument("--content-weight", type=float, default=1.0)
     s.add_argument("--style-weight", type=float, default=2.0)

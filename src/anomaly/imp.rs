@@ -17,12 +17,14 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::model_settings::{ModelSettings, start_session};
+use crate::common::latency::ReportedLatency;
+use crate::common::model_settings::{ModelSettings, start_runner, start_session};
 use crate::common::{analysis, check_kind, refuse_while_running};
 use crate::core::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
-use crate::core::{ImageRef, InferenceSession, Preprocessing, TensorInput};
+use crate::core::resize::RgbResizer;
+use crate::core::{ImageRef, Preprocessing, RunOutput, Runner, Task, TensorInput, TensorLayout};
 
 pub const META_NAME: &str = "GstAutoencoderAnomalyMeta";
 pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
@@ -79,19 +81,77 @@ impl Default for Live {
     }
 }
 
-struct State {
-    session: InferenceSession,
-    input: TensorInput,
-    pre: Preprocessing,
+/// Computes the error map at model resolution (on the inference thread in non-blocking mode).
+struct AnomalyTask {
+    /// Per tensor channel, (scale, offset) into 0..1 for the input and the reconstruction.
+    input_to_unit: [(f32, f32); 3],
+    output_to_unit: [(f32, f32); 3],
     error_scale: f32,
     ssim_weight: f32,
-    /// The input tensor and the reconstruction, back in 0..1.
-    input01: Vec<f32>,
-    output01: Vec<f32>,
+}
+
+impl AnomalyTask {
+    fn new(pre: &Preprocessing, error_scale: f32, ssim_weight: f32) -> Self {
+        let input_to_unit = std::array::from_fn(|c| {
+            let k = pre.channel_order.rgb_index(c);
+            let range = pre.input_range.full_scale();
+            (pre.std[k] / range, pre.mean[k] / range)
+        });
+        Self {
+            input_to_unit,
+            output_to_unit: [(1.0 / pre.output_range.full_scale(), 0.0); 3],
+            error_scale,
+            ssim_weight,
+        }
+    }
+}
+
+impl Task for AnomalyTask {
+    type Output = ErrorMap;
+
+    fn read(
+        &mut self,
+        run: &RunOutput,
+        layout: TensorLayout,
+        out: &mut ErrorMap,
+    ) -> Result<(), String> {
+        let (tw, th) = (layout.tensor.width, layout.tensor.height);
+        let (ow, oh) = reconstruction_size(run.shape, run.values.len())?;
+        if (ow, oh) != (tw, th) {
+            return Err(format!(
+                "the reconstruction is {ow}x{oh} for a {tw}x{th} input; an anomaly autoencoder must keep the size"
+            ));
+        }
+        let planes = |values, to_unit| Planes {
+            values,
+            plane_width: tw,
+            plane_height: th,
+            to_unit,
+        };
+        out.compute(
+            &planes(run.input, self.input_to_unit),
+            &planes(run.values, self.output_to_unit),
+            layout.content.width,
+            layout.content.height,
+            self.ssim_weight,
+            self.error_scale,
+        )
+    }
+}
+
+struct State {
+    runner: Runner<AnomalyTask>,
+    input: TensorInput,
+    /// The newest error map at frame size, its score, and which result and frame size they
+    /// were made for.
     map: ErrorMap,
     score: f32,
+    drawn: Option<(u64, usize, usize)>,
+    resizer: RgbResizer,
+    score_scratch: Vec<f32>,
     /// Whether the last score was at or above the threshold (messages go on crossings).
     anomalous: bool,
+    /// Frames seen since the caps were set.
     frames: u64,
     caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
 }
@@ -100,6 +160,7 @@ struct State {
 pub struct Anomaly {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    latency: ReportedLatency,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -118,6 +179,12 @@ impl ObjectSubclass for Anomaly {
 }
 
 impl ObjectImpl for Anomaly {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Late frames are dropped before inference when the sink reports them (QoS events).
+        gst_base::prelude::BaseTransformExt::set_qos(&*self.obj(), true);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut props = ModelSettings::properties();
@@ -307,20 +374,23 @@ impl BaseTransformImpl for Anomaly {
         let ssim_weight = number("error_ssim_weight")?
             .unwrap_or(DEFAULT_SSIM_WEIGHT)
             .min(1.0);
+        let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
+        let active = session.provider().name().to_owned();
+        let task = AnomalyTask::new(&pre, error_scale, ssim_weight);
         *self.state.lock().unwrap() = Some(State {
-            input: TensorInput::new(&description.input, &pre),
-            session,
-            pre,
-            error_scale,
-            ssim_weight,
-            input01: Vec::new(),
-            output01: Vec::new(),
+            runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
+            input,
             map: ErrorMap::default(),
             score: 0.0,
+            drawn: None,
+            resizer: RgbResizer::default(),
+            score_scratch: Vec::new(),
             anomalous: false,
             frames: 0,
             caps: None,
         });
+        self.settings.lock().unwrap().model.active_provider = active;
+        self.latency.reset();
         Ok(())
     }
 
@@ -347,8 +417,25 @@ impl BaseTransformImpl for Anomaly {
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        let tensor = state
+            .input
+            .layout(caps.0.width() as usize, caps.0.height() as usize);
         state.caps = Some(caps);
+        state.frames = 0;
+        let took = state
+            .runner
+            .warm_up(tensor)
+            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        self.latency.update(self.obj().upcast_ref(), *CAT, took);
         Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        if answered && direction == gst::PadDirection::Src {
+            self.latency.add_to(query);
+        }
+        answered
     }
 
     fn transform_size(
@@ -370,7 +457,9 @@ impl BaseTransformImpl for Anomaly {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
                 .map_err(|_| gst::FlowError::Error)?;
             let mut image = analysis::image_mut(&mut frame, &info)?;
-            self.measure(state, &settings, &image.as_ref())?;
+            if !self.measure(state, &settings, &image.as_ref())? {
+                return Ok(gst::FlowSuccess::Ok); // non-blocking, no result yet: unchanged
+            }
             let style = HeatmapStyle {
                 threshold: settings.threshold as f32,
                 max_error: settings.max_error as f32,
@@ -400,7 +489,11 @@ impl BaseTransformImpl for Anomaly {
             let frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
                     .map_err(|_| gst::FlowError::Error)?;
-            self.measure(state, &settings, &analysis::image_ref(&frame, &in_info)?)?;
+            if !self.measure(state, &settings, &analysis::image_ref(&frame, &in_info)?)? {
+                // Non-blocking, no result yet: no error.
+                analysis::write_gray8(outbuf, &out_info, |data, _| data.fill(0))?;
+                return Ok(gst::FlowSuccess::Ok);
+            }
         }
         let (width, height) = (out_info.width() as usize, out_info.height() as usize);
         analysis::write_gray8(outbuf, &out_info, |data, stride| {
@@ -419,61 +512,63 @@ impl BaseTransformImpl for Anomaly {
 }
 
 impl Anomaly {
-    /// Updates the error map and score: a new inference every `interval` frames (or when the
-    /// frame size changed), else the last result.
+    /// Runs inference on this frame when due (every `interval` frames; in non-blocking mode
+    /// when the inference thread is free) and brings the frame-size error map and the score up
+    /// to date with the newest result. Returns false while there is no result yet.
     fn measure(
         &self,
         state: &mut State,
         settings: &Live,
         image: &ImageRef,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<bool, gst::FlowError> {
         let due = analysis::inference_due(state.frames, settings.interval);
         state.frames += 1;
-        if !due && !state.map.values.is_empty() {
-            return Ok(());
-        }
         let State {
-            session,
+            runner,
             input,
-            pre,
-            input01,
-            output01,
             map,
-            error_scale,
-            ssim_weight,
+            score,
+            drawn,
+            resizer,
+            score_scratch,
             ..
         } = state;
-        let result = input.fill(image).and_then(|layout| {
-            let (tw, th) = (layout.tensor.width, layout.tensor.height);
-            to_unit_range(input.tensor(), pre, tw * th, input01);
-            session
-                .run(input.tensor(), th, tw, |shape, values| {
-                    let (ow, oh) = reconstruction_size(shape, values.len())?;
-                    if (ow, oh) != (tw, th) {
-                        return Err(format!(
-                            "the reconstruction is {ow}x{oh} for a {tw}x{th} input; an anomaly autoencoder must keep the size"
-                        ));
+        let (width, height) = (image.width, image.height);
+        let result = if due {
+            let tensor = input.layout(width, height);
+            runner
+                .submit(tensor, |dst| input.fill(image, tensor, dst))
+                .map(drop)
+        } else {
+            Ok(())
+        };
+        let result = result.and_then(|()| {
+            runner
+                .with_latest(|latest| {
+                    let Some(latest) = latest else {
+                        return Ok(false);
+                    };
+                    let wanted = Some((latest.generation, width, height));
+                    if *drawn != wanted {
+                        // The score comes from the model-resolution map, as models/ computes it.
+                        *score = latest
+                            .output
+                            .score(settings.score_percentile as f32, score_scratch);
+                        latest.output.resize_into(width, height, map, resizer)?;
+                        *drawn = wanted;
                     }
-                    let scale = 1.0 / pre.output_range.full_scale();
-                    output01.clear();
-                    output01.extend(values.iter().map(|v| v * scale));
-                    map.compute(
-                        &Planes { values: input01, plane_width: tw, plane_height: th },
-                        &Planes { values: output01, plane_width: tw, plane_height: th },
-                        layout.content.width,
-                        layout.content.height,
-                        *ssim_weight,
-                        *error_scale,
-                    )
+                    Ok(true)
                 })
-                .and_then(|computed| computed)
+                .and_then(|drawn| drawn)
         });
+        if due && !runner.is_background() {
+            self.latency
+                .update(self.obj().upcast_ref(), *CAT, runner.last_duration());
+        }
         result.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
             gst::FlowError::Error
-        })?;
-        state.score = state.map.score(settings.score_percentile as f32);
-        Ok(())
+        })
     }
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
@@ -510,20 +605,6 @@ impl Anomaly {
                 .build();
             let _ = self.obj().post_message(msg);
         }
-    }
-}
-
-/// The input tensor's values back in 0..1 (undoing mean/std and the value range).
-fn to_unit_range(tensor: &[f32], pre: &Preprocessing, plane_len: usize, out: &mut Vec<f32>) {
-    out.clear();
-    for c in 0..3 {
-        let k = pre.channel_order.rgb_index(c);
-        let (mean, std, range) = (pre.mean[k], pre.std[k], pre.input_range.full_scale());
-        out.extend(
-            tensor[c * plane_len..(c + 1) * plane_len]
-                .iter()
-                .map(|t| (t * std + mean) / range),
-        );
     }
 }
 

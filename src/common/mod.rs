@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod enums;
+pub mod latency;
 pub mod model_settings;
 
 use gst_video::VideoFormat;
@@ -77,4 +78,19 @@ pub fn refuse_while_running(
         );
     }
     refuse
+}
+
+/// An f32 setting shared with an inference thread (read at every inference, set any time).
+#[derive(Debug, Clone, Default)]
+pub struct SharedF32(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl SharedF32 {
+    pub fn set(&self, value: f32) {
+        self.0
+            .store(value.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }

@@ -10,7 +10,9 @@ use gst::prelude::*;
 use super::enums::{ChannelOrderSetting, ExecutionProvider, OptimizationLevel, RangeSetting};
 use crate::core::model::parse_triplet;
 use crate::core::runtime;
-use crate::core::{InferenceSession, Preprocessing, PreprocessingOverrides, SessionConfig};
+use crate::core::{
+    InferenceSession, Preprocessing, PreprocessingOverrides, Runner, SessionConfig, Task,
+};
 
 /// The structure name of the element message posted when a session starts.
 pub const PROVIDER_MESSAGE: &str = "autoencoder-provider";
@@ -29,6 +31,8 @@ pub struct ModelSettings {
     pub mean: Option<String>,
     pub std: Option<String>,
     pub size_multiple: u32,
+    pub inference_scale: f64,
+    pub non_blocking: bool,
     /// Read-only: the provider that runs the current session ("" when none runs).
     pub active_provider: String,
 }
@@ -48,6 +52,8 @@ impl Default for ModelSettings {
             mean: None,
             std: None,
             size_multiple: 0,
+            inference_scale: 1.0,
+            non_blocking: false,
             active_provider: String::new(),
         }
     }
@@ -141,6 +147,28 @@ impl ModelSettings {
                 .default_value(0)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecDouble::builder("inference-scale")
+                .nick("Inference scale")
+                .blurb(
+                    "Run a dynamic-size model on the frame shrunk by this factor and map the \
+                     result back to the frame (bilinear for images and scores, nearest for \
+                     class ids); 1 = full resolution",
+                )
+                .minimum(0.05)
+                .maximum(1.0)
+                .default_value(1.0)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecBoolean::builder("non-blocking")
+                .nick("Non-blocking")
+                .blurb(
+                    "Run inference on a thread of its own: frames flow at the source rate and \
+                     each is drawn with the newest finished result (frames before the first \
+                     result pass unchanged); false = each frame waits for its own result",
+                )
+                .default_value(false)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecString::builder(ACTIVE_PROVIDER)
                 .nick("Active provider")
                 .blurb("The execution provider that actually runs the model (empty until started)")
@@ -172,6 +200,8 @@ impl ModelSettings {
             "mean" => self.mean = path(value),
             "std" => self.std = path(value),
             "size-multiple" => self.size_multiple = value.get().expect("type checked upstream"),
+            "inference-scale" => self.inference_scale = value.get().expect("type checked upstream"),
+            "non-blocking" => self.non_blocking = value.get().expect("type checked upstream"),
             _ => unimplemented!("not a model property: {name}"),
         }
     }
@@ -191,6 +221,8 @@ impl ModelSettings {
             "mean" => self.mean.to_value(),
             "std" => self.std.to_value(),
             "size-multiple" => self.size_multiple.to_value(),
+            "inference-scale" => self.inference_scale.to_value(),
+            "non-blocking" => self.non_blocking.to_value(),
             ACTIVE_PROVIDER => self.active_provider.to_value(),
             _ => unimplemented!("not a model property: {name}"),
         }
@@ -203,6 +235,7 @@ impl ModelSettings {
             threads: self.threads as usize,
             optimization: self.optimization_level.into(),
             engine_cache_dir: self.model_cache_dir.clone(),
+            intra_op_spinning: false,
         }
     }
 
@@ -291,4 +324,18 @@ pub fn start_session(
             .build(),
     );
     Ok((session, pre))
+}
+
+/// Runs `task` on the session as the `non-blocking` setting says.
+pub fn start_runner<T: Task>(
+    element: &gst::Element,
+    settings: &ModelSettings,
+    session: InferenceSession,
+    task: T,
+) -> Result<Runner<T>, gst::ErrorMessage> {
+    if !settings.non_blocking {
+        return Ok(Runner::blocking(session, task));
+    }
+    Runner::background(session, task, &format!("{}:infer", element.name()))
+        .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ["{e}"]))
 }

@@ -5,6 +5,7 @@
 
 use super::convert::ImageMut;
 use super::model::format_shape;
+use super::resize::{RgbResizer, Size};
 
 /// SSIM window: Gaussian, sigma 1.5, 11 taps (Wang et al. 2004).
 const SSIM_SIGMA: f32 = 1.5;
@@ -17,18 +18,44 @@ pub struct ErrorMap {
     pub width: usize,
     pub height: usize,
     pub values: Vec<f32>,
+    /// Planes reused from frame to frame so that computing allocates nothing once sized.
+    scratch: Scratch,
 }
 
-/// Planar 3-channel image in 0..1 at model resolution, with its plane width.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Scratch {
+    input: [Vec<f32>; 3],
+    reconstruction: [Vec<f32>; 3],
+    ssim_sum: Vec<f32>,
+    product: Vec<f32>,
+    blurred: [Vec<f32>; 5],
+    blur: Blur,
+}
+
+/// A planar 3-channel image at model resolution, with its plane size and, per channel, the
+/// `scale` and `offset` that bring its values into 0..1 (`v * scale + offset`).
 pub struct Planes<'a> {
     pub values: &'a [f32],
     pub plane_width: usize,
     pub plane_height: usize,
+    pub to_unit: [(f32, f32); 3],
+}
+
+impl Planes<'_> {
+    /// Copies the top-left `width` x `height` of channel `c`, in 0..1, into `out`.
+    fn crop_into(&self, c: usize, width: usize, height: usize, out: &mut Vec<f32>) {
+        let plane = &self.values[c * self.plane_width * self.plane_height..];
+        let (scale, offset) = self.to_unit[c];
+        out.clear();
+        for row in plane.chunks(self.plane_width).take(height) {
+            out.extend(row[..width].iter().map(|v| v * scale + offset));
+        }
+    }
 }
 
 impl ErrorMap {
     /// Computes the error of the top-left `width` x `height` between `input` and
-    /// `reconstruction` (both 0..1), normalised by `error_scale`.
+    /// `reconstruction`, normalised by `error_scale`.
     pub fn compute(
         &mut self,
         input: &Planes,
@@ -42,6 +69,8 @@ impl ErrorMap {
             if p.values.len() < 3 * p.plane_width * p.plane_height
                 || width > p.plane_width
                 || height > p.plane_height
+                || width == 0
+                || height == 0
             {
                 return Err(format!(
                     "the {name} does not cover a {width}x{height} region"
@@ -49,56 +78,80 @@ impl ErrorMap {
             }
         }
         let n = width * height;
-        let crop = |p: &Planes, c: usize| -> Vec<f32> {
-            let plane = &p.values[c * p.plane_width * p.plane_height..];
-            (0..height)
-                .flat_map(|y| {
-                    plane[y * p.plane_width..y * p.plane_width + width]
-                        .iter()
-                        .copied()
-                })
-                .collect()
-        };
-        let a: Vec<Vec<f32>> = (0..3).map(|c| crop(input, c)).collect();
-        let b: Vec<Vec<f32>> = (0..3).map(|c| crop(reconstruction, c)).collect();
-        let mut error = vec![0.0f32; n];
-        for i in 0..n {
-            let d2: f32 = (0..3).map(|c| (a[c][i] - b[c][i]).powi(2)).sum();
-            error[i] = (1.0 - ssim_weight) * d2.sqrt();
+        let s = &mut self.scratch;
+        for c in 0..3 {
+            input.crop_into(c, width, height, &mut s.input[c]);
+            reconstruction.crop_into(c, width, height, &mut s.reconstruction[c]);
+        }
+        // L2 over channels.
+        let error = &mut self.values;
+        error.clear();
+        error.resize(n, 0.0);
+        for c in 0..3 {
+            for ((e, a), b) in error.iter_mut().zip(&s.input[c]).zip(&s.reconstruction[c]) {
+                *e += (a - b) * (a - b);
+            }
+        }
+        for e in error.iter_mut() {
+            *e = (1.0 - ssim_weight) * e.sqrt();
         }
         if ssim_weight > 0.0 {
-            let mut ssim_mean = vec![0.0f32; n];
+            s.ssim_sum.clear();
+            s.ssim_sum.resize(n, 0.0);
             for c in 0..3 {
-                let s = ssim(&a[c], &b[c], width, height);
-                for (m, v) in ssim_mean.iter_mut().zip(s) {
-                    *m += v / 3.0;
-                }
+                add_ssim(s, c, width, height);
             }
-            for (e, s) in error.iter_mut().zip(ssim_mean) {
-                *e += ssim_weight * (1.0 - s).max(0.0);
+            for (e, sum) in error.iter_mut().zip(&s.ssim_sum) {
+                *e += ssim_weight * (1.0 - sum / 3.0).max(0.0);
             }
         }
-        let smoothed = gaussian_blur(&error, width, height, SMOOTH_SIGMA);
+        let [smoothed, ..] = &mut s.blurred;
+        s.blur.run(error, width, height, SMOOTH_SIGMA, smoothed);
         let scale = error_scale.max(f32::MIN_POSITIVE);
+        for (e, v) in error.iter_mut().zip(smoothed.iter()) {
+            *e = if v.is_finite() { v / scale } else { 0.0 };
+        }
         self.width = width;
         self.height = height;
-        self.values = smoothed
-            .into_iter()
-            .map(|e| if e.is_finite() { e / scale } else { 0.0 })
-            .collect();
         Ok(())
     }
 
     /// The frame's anomaly score: the `percentile` (0..100) of the normalised error.
-    pub fn score(&self, percentile: f32) -> f32 {
+    /// (`scratch` is the caller's, so that nothing is allocated per frame.)
+    pub fn score(&self, percentile: f32, scratch: &mut Vec<f32>) -> f32 {
         if self.values.is_empty() {
             return 0.0;
         }
-        let mut sorted = self.values.clone();
+        scratch.clear();
+        scratch.extend_from_slice(&self.values);
         let k =
-            ((percentile.clamp(0.0, 100.0) / 100.0) * (sorted.len() - 1) as f32).round() as usize;
-        let (_, v, _) = sorted.select_nth_unstable_by(k, f32::total_cmp);
+            ((percentile.clamp(0.0, 100.0) / 100.0) * (scratch.len() - 1) as f32).round() as usize;
+        let (_, v, _) = scratch.select_nth_unstable_by(k, f32::total_cmp);
         *v
+    }
+
+    /// This map resized (bilinear) to `width` x `height`, into `out`.
+    pub fn resize_into(
+        &self,
+        width: usize,
+        height: usize,
+        out: &mut ErrorMap,
+        resizer: &mut RgbResizer,
+    ) -> Result<(), String> {
+        out.width = width;
+        out.height = height;
+        out.values.resize(width * height, 0.0);
+        if (width, height) == (self.width, self.height) {
+            out.values.copy_from_slice(&self.values);
+            return Ok(());
+        }
+        let size = |width, height| Size { width, height };
+        resizer.resize_f32(
+            &self.values,
+            size(self.width, self.height),
+            &mut out.values,
+            size(width, height),
+        )
     }
 
     /// The value for frame pixel (x, y) of a `width` x `height` frame (nearest sample).
@@ -106,6 +159,28 @@ impl ErrorMap {
         let sx = ((2 * x + 1) * self.width / (2 * width)).min(self.width - 1);
         let sy = ((2 * y + 1) * self.height / (2 * height)).min(self.height - 1);
         self.values[sy * self.width + sx]
+    }
+}
+
+/// Adds channel `c`'s per-pixel SSIM to `s.ssim_sum`.
+fn add_ssim(s: &mut Scratch, c: usize, width: usize, height: usize) {
+    let (a, b) = (&s.input[c], &s.reconstruction[c]);
+    let [mu_a, mu_b, aa, bb, ab] = &mut s.blurred;
+    s.blur.run(a, width, height, SSIM_SIGMA, mu_a);
+    s.blur.run(b, width, height, SSIM_SIGMA, mu_b);
+    for (target, (x, y)) in [(&mut *aa, (a, a)), (&mut *bb, (b, b)), (&mut *ab, (a, b))] {
+        s.product.clear();
+        s.product.extend(x.iter().zip(y.iter()).map(|(p, q)| p * q));
+        s.blur.run(&s.product, width, height, SSIM_SIGMA, target);
+    }
+    let (c1, c2) = (0.01f32.powi(2), 0.03f32.powi(2));
+    for i in 0..a.len() {
+        let (ma, mb) = (mu_a[i], mu_b[i]);
+        let var_a = aa[i] - ma * ma;
+        let var_b = bb[i] - mb * mb;
+        let cov = ab[i] - ma * mb;
+        s.ssim_sum[i] += ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
+            / ((ma * ma + mb * mb + c1) * (var_a + var_b + c2));
     }
 }
 
@@ -122,6 +197,69 @@ pub fn reconstruction_size(shape: &[i64], len: usize) -> Result<(usize, usize), 
     }
 }
 
+/// Separable Gaussian blur with mirrored borders (reflect-101), written so that both passes
+/// run over contiguous rows (vectorised by the compiler); buffers kept between calls.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Blur {
+    kernel: Vec<f32>,
+    sigma: f32,
+    /// One row with its mirrored margins, and the horizontal pass's output.
+    padded: Vec<f32>,
+    horizontal: Vec<f32>,
+}
+
+impl Blur {
+    fn run(&mut self, src: &[f32], width: usize, height: usize, sigma: f32, out: &mut Vec<f32>) {
+        if self.sigma != sigma || self.kernel.is_empty() {
+            self.kernel = gaussian_kernel(sigma);
+            self.sigma = sigma;
+        }
+        let r = self.kernel.len() / 2;
+        let kernel = &self.kernel;
+        self.horizontal.clear();
+        self.horizontal.resize(src.len(), 0.0);
+        self.padded.resize(width + 2 * r, 0.0);
+        for (row, dst) in src
+            .chunks_exact(width)
+            .zip(self.horizontal.chunks_exact_mut(width))
+        {
+            for (i, p) in self.padded.iter_mut().enumerate() {
+                *p = row[reflect(i as isize - r as isize, width)];
+            }
+            for (k, &w) in kernel.iter().enumerate() {
+                for (d, &p) in dst.iter_mut().zip(&self.padded[k..k + width]) {
+                    *d += w * p;
+                }
+            }
+        }
+        out.clear();
+        out.resize(src.len(), 0.0);
+        for (y, dst) in out.chunks_exact_mut(width).enumerate() {
+            for (k, &w) in kernel.iter().enumerate() {
+                let sy = reflect(y as isize + k as isize - r as isize, height);
+                let row = &self.horizontal[sy * width..(sy + 1) * width];
+                for (d, &p) in dst.iter_mut().zip(row) {
+                    *d += w * p;
+                }
+            }
+        }
+    }
+}
+
+/// Mirrors index `i` into 0..n without repeating the edge (reflect-101, numpy's 'reflect', as
+/// models/evaluate.py pads).
+fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let mut i = i;
+    while i < 0 || i >= n {
+        i = if i < 0 { -i } else { 2 * (n - 1) - i };
+    }
+    i as usize
+}
+
 fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     let radius = (3.0 * sigma).ceil() as isize;
     let k: Vec<f32> = (-radius..=radius)
@@ -129,68 +267,6 @@ fn gaussian_kernel(sigma: f32) -> Vec<f32> {
         .collect();
     let sum: f32 = k.iter().sum();
     k.into_iter().map(|v| v / sum).collect()
-}
-
-/// Separable Gaussian blur with reflected borders.
-fn gaussian_blur(src: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f32> {
-    let kernel = gaussian_kernel(sigma);
-    let r = (kernel.len() / 2) as isize;
-    let reflect = |i: isize, n: usize| -> usize {
-        let n = n as isize;
-        let mut i = i;
-        if n == 1 {
-            return 0;
-        }
-        while i < 0 || i >= n {
-            i = if i < 0 { -i } else { 2 * (n - 1) - i };
-        }
-        i as usize
-    };
-    let mut tmp = vec![0.0f32; src.len()];
-    for y in 0..height {
-        for x in 0..width {
-            tmp[y * width + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, w)| w * src[y * width + reflect(x as isize + k as isize - r, width)])
-                .sum();
-        }
-    }
-    let mut out = vec![0.0f32; src.len()];
-    for y in 0..height {
-        for x in 0..width {
-            out[y * width + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, w)| w * tmp[reflect(y as isize + k as isize - r, height) * width + x])
-                .sum();
-        }
-    }
-    out
-}
-
-/// Per-pixel SSIM of two single-channel images in 0..1.
-fn ssim(a: &[f32], b: &[f32], width: usize, height: usize) -> Vec<f32> {
-    let blur = |v: &[f32]| gaussian_blur(v, width, height, SSIM_SIGMA);
-    let product =
-        |x: &[f32], y: &[f32]| -> Vec<f32> { x.iter().zip(y).map(|(p, q)| p * q).collect() };
-    let (mu_a, mu_b) = (blur(a), blur(b));
-    let (aa, bb, ab) = (
-        blur(&product(a, a)),
-        blur(&product(b, b)),
-        blur(&product(a, b)),
-    );
-    let (c1, c2) = (0.01f32.powi(2), 0.03f32.powi(2));
-    (0..a.len())
-        .map(|i| {
-            let (ma, mb) = (mu_a[i], mu_b[i]);
-            let var_a = aa[i] - ma * ma;
-            let var_b = bb[i] - mb * mb;
-            let cov = ab[i] - ma * mb;
-            ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
-                / ((ma * ma + mb * mb + c1) * (var_a + var_b + c2))
-        })
-        .collect()
 }
 
 /// How the error map is drawn.
@@ -270,6 +346,7 @@ mod tests {
             values,
             plane_width: w,
             plane_height: h,
+            to_unit: [(1.0, 0.0); 3],
         }
     }
 
@@ -297,7 +374,7 @@ mod tests {
         for v in &map.values {
             assert!((v - 3f32.sqrt() * 0.1 / 0.05).abs() < 1e-4, "{v}");
         }
-        assert!((map.score(99.0) - 3f32.sqrt() * 2.0).abs() < 1e-4);
+        assert!((map.score(99.0, &mut Vec::new()) - 3f32.sqrt() * 2.0).abs() < 1e-4);
     }
 
     #[test]
@@ -321,6 +398,7 @@ mod tests {
             width: 2,
             height: 1,
             values: vec![0.5, 3.0],
+            ..ErrorMap::default()
         };
         let mut data = vec![10u8, 20, 30, 10, 20, 30];
         let mut frame = ImageMut {

@@ -8,15 +8,19 @@ pub mod convert;
 pub mod image_output;
 pub mod model;
 pub mod resize;
+pub mod runner;
 pub mod runtime;
 pub mod segmentation;
 pub mod session;
 pub mod tensor_input;
 
 pub use convert::{ImageMut, ImageRef, PixelLayout};
-pub use image_output::ImageOutput;
+pub use image_output::{DecodedImage, ImageOutput, decode_image};
 pub use model::{
     ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange,
 };
-pub use session::{InferenceSession, Optimization, Provider, ProviderChoice, SessionConfig};
+pub use runner::{Latest, Runner, Task};
+pub use session::{
+    InferenceSession, Optimization, Provider, ProviderChoice, RunOutput, SessionConfig,
+};
 pub use tensor_input::{TensorInput, TensorLayout};

@@ -41,6 +41,36 @@ impl RgbResizer {
         dst: &mut [u8],
         dst_size: Size,
     ) -> Result<(), String> {
+        self.resize_bytes(src, src_size, dst, dst_size, fir::PixelType::U8x3)
+    }
+
+    /// Resizes a single-channel float map (scores, errors) of `src_size` to fill `dst`.
+    pub fn resize_f32(
+        &mut self,
+        src: &[f32],
+        src_size: Size,
+        dst: &mut [f32],
+        dst_size: Size,
+    ) -> Result<(), String> {
+        // SAFETY: viewing f32s as bytes is always valid, and any byte pattern written back is
+        // a valid f32; the views cover exactly the slices' memory.
+        let (src, dst) = unsafe {
+            (
+                std::slice::from_raw_parts(src.as_ptr().cast::<u8>(), size_of_val(src)),
+                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), size_of_val(dst)),
+            )
+        };
+        self.resize_bytes(src, src_size, dst, dst_size, fir::PixelType::F32)
+    }
+
+    fn resize_bytes(
+        &mut self,
+        src: &[u8],
+        src_size: Size,
+        dst: &mut [u8],
+        dst_size: Size,
+        pixel: fir::PixelType,
+    ) -> Result<(), String> {
         let dims = |s: Size| -> Result<(u32, u32), String> {
             Ok((
                 u32::try_from(s.width).map_err(|e| e.to_string())?,
@@ -49,9 +79,9 @@ impl RgbResizer {
         };
         let (sw, sh) = dims(src_size)?;
         let (dw, dh) = dims(dst_size)?;
-        let src_image = fir::images::ImageRef::new(sw, sh, src, fir::PixelType::U8x3)
+        let src_image = fir::images::ImageRef::new(sw, sh, src, pixel)
             .map_err(|e| format!("resize source: {e}"))?;
-        let mut dst_image = fir::images::Image::from_slice_u8(dw, dh, dst, fir::PixelType::U8x3)
+        let mut dst_image = fir::images::Image::from_slice_u8(dw, dh, dst, pixel)
             .map_err(|e| format!("resize destination: {e}"))?;
         let options = fir::ResizeOptions::new().resize_alg(self.algorithm);
         self.resizer

@@ -93,20 +93,28 @@ impl ClassMap {
     }
 
     /// This map scaled to `width` x `height` by nearest neighbour (class ids must not blend).
-    pub fn scale_nearest_into(&self, width: usize, height: usize, out: &mut Vec<u8>) {
+    /// (`columns` is scratch, kept by the caller so that nothing is allocated per frame.)
+    pub fn scale_nearest_into(
+        &self,
+        width: usize,
+        height: usize,
+        out: &mut Vec<u8>,
+        columns: &mut Vec<usize>,
+    ) {
         out.resize(width * height, 0);
         if self.width == width && self.height == height {
             out.copy_from_slice(&self.ids);
             return;
         }
         // Source column for each destination column, sampled at pixel centres.
-        let columns: Vec<usize> = (0..width)
-            .map(|x| ((2 * x + 1) * self.width / (2 * width)).min(self.width - 1))
-            .collect();
+        columns.clear();
+        columns.extend(
+            (0..width).map(|x| ((2 * x + 1) * self.width / (2 * width)).min(self.width - 1)),
+        );
         for (y, row) in out.chunks_exact_mut(width).enumerate() {
             let sy = ((2 * y + 1) * self.height / (2 * height)).min(self.height - 1);
             let src = &self.ids[sy * self.width..(sy + 1) * self.width];
-            for (o, &sx) in row.iter_mut().zip(&columns) {
+            for (o, &sx) in row.iter_mut().zip(columns.iter()) {
                 *o = src[sx];
             }
         }
@@ -114,15 +122,18 @@ impl ClassMap {
 }
 
 /// The fraction of pixels of each class 0..classes.
-pub fn class_fractions(ids: &[u8], classes: usize) -> Vec<f64> {
-    let mut counts = vec![0u64; classes.max(1)];
+pub fn class_fractions(ids: &[u8], classes: usize, fractions: &mut Vec<f64>) {
+    let mut counts = [0u64; 256];
     for &id in ids {
-        if let Some(c) = counts.get_mut(id as usize) {
-            *c += 1;
-        }
+        counts[id as usize] += 1;
     }
     let total = ids.len().max(1) as f64;
-    counts.into_iter().map(|c| c as f64 / total).collect()
+    fractions.clear();
+    fractions.extend(
+        counts[..classes.clamp(1, 256)]
+            .iter()
+            .map(|&c| c as f64 / total),
+    );
 }
 
 /// One colour per class.
@@ -281,16 +292,17 @@ mod tests {
             ..Default::default()
         };
         let mut out = Vec::new();
-        map.scale_nearest_into(4, 2, &mut out);
+        map.scale_nearest_into(4, 2, &mut out, &mut Vec::new());
         assert_eq!(out, [1, 1, 2, 2, 3, 3, 4, 4]);
-        map.scale_nearest_into(1, 1, &mut out);
+        map.scale_nearest_into(1, 1, &mut out, &mut Vec::new());
         assert_eq!(out.len(), 1);
         assert!((1..=4).contains(&out[0]));
     }
 
     #[test]
     fn fractions_sum_to_one() {
-        let f = class_fractions(&[0, 1, 1, 3], 4);
+        let mut f = Vec::new();
+        class_fractions(&[0, 1, 1, 3], 4, &mut f);
         assert_eq!(f, [0.25, 0.5, 0.0, 0.25]);
     }
 

@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ort::AsPointer;
 use ort::ep;
+use ort::memory::Allocator;
+use ort::session::IoBinding;
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::value::{Tensor, TensorElementType, ValueType};
 
 use super::model::{InputSpec, ModelDescription, OutputSpec};
 use super::runtime;
@@ -78,6 +81,10 @@ pub struct SessionConfig {
     /// Intra-op threads; 0 lets ONNX Runtime decide.
     pub threads: usize,
     pub optimization: Optimization,
+    /// Whether idle intra-op threads spin (burning CPU for a little lower latency). Off by
+    /// default: on this project's benchmark it did not help and it steals cores from the
+    /// rest of the pipeline.
+    pub intra_op_spinning: bool,
     /// Where TensorRT keeps built engines and timing caches between runs (None: no cache).
     pub engine_cache_dir: Option<PathBuf>,
 }
@@ -95,6 +102,7 @@ pub struct InferenceSession {
     description: ModelDescription,
     provider: Provider,
     skipped: Vec<SkippedProvider>,
+    bound: Option<Bound>,
 }
 
 impl fmt::Debug for InferenceSession {
@@ -138,6 +146,7 @@ impl InferenceSession {
                         description,
                         provider,
                         skipped,
+                        bound: None,
                     });
                 }
                 Err(reason)
@@ -165,25 +174,124 @@ impl InferenceSession {
         &self.skipped
     }
 
-    /// Runs the model on `input` (NCHW, shape `[1,3,height,width]`) and hands the first output's
-    /// shape and values to `read`.
-    pub fn run<R>(
-        &mut self,
-        input: &[f32],
+    /// The input tensor for a `height` x `width` frame, planar `[1,3,height,width]`, to be
+    /// filled in place before [`InferenceSession::run`]. The input and output tensors are bound
+    /// to the session once per input size and reused: a new size costs one inference (to learn
+    /// the output's shape), the same size costs nothing.
+    pub fn input_mut(&mut self, height: usize, width: usize) -> Result<&mut [f32], String> {
+        if self
+            .bound
+            .as_ref()
+            .is_none_or(|b| (b.height, b.width) != (height, width))
+        {
+            self.bound = None;
+            self.bound = Some(Bound::new(
+                &mut self.session,
+                &self.description,
+                height,
+                width,
+            )?);
+        }
+        let bound = self.bound.as_mut().expect("bound above");
+        Ok(bound.input.extract_tensor_mut().1)
+    }
+
+    /// Runs the model on the input last prepared with [`InferenceSession::input_mut`] and
+    /// returns that input with the first output's shape and values. Allocates nothing on the
+    /// Rust side; ONNX Runtime writes into the bound output tensor.
+    pub fn run(&mut self) -> Result<RunOutput<'_>, String> {
+        let bound = self
+            .bound
+            .as_ref()
+            .ok_or("no input prepared (input_mut) before run")?;
+        // SAFETY: both pointers come from live objects owned by `self`; the binding holds the
+        // input and output values it was given. `Session::run_binding` would do the same call
+        // but build a map of outputs on the heap at every frame.
+        let status = unsafe {
+            (ort::api().RunWithBinding)(
+                self.session.ptr().cast_mut(),
+                std::ptr::null(),
+                bound.binding.ptr(),
+            )
+        };
+        check_status(status).map_err(|e| format!("inference failed: {e}"))?;
+        let (shape, values) = bound.output.extract_tensor();
+        Ok(RunOutput {
+            input: bound.input.extract_tensor().1,
+            shape,
+            values,
+        })
+    }
+}
+
+/// One inference: the input the model saw and its first output.
+pub struct RunOutput<'a> {
+    pub input: &'a [f32],
+    pub shape: &'a [i64],
+    pub values: &'a [f32],
+}
+
+/// Tensors bound to a session for one input size.
+struct Bound {
+    height: usize,
+    width: usize,
+    input: Tensor<f32>,
+    output: Tensor<f32>,
+    binding: IoBinding,
+}
+
+impl Bound {
+    fn new(
+        session: &mut Session,
+        description: &ModelDescription,
         height: usize,
         width: usize,
-        read: impl FnOnce(&[i64], &[f32]) -> R,
-    ) -> Result<R, String> {
-        let tensor = TensorRef::from_array_view(([1usize, 3, height, width], input))
-            .map_err(|e| format!("could not wrap the input tensor: {e}"))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![tensor])
-            .map_err(|e| format!("inference failed: {e}"))?;
-        let (shape, values) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| format!("could not read the output tensor: {e}"))?;
-        Ok(read(shape, values))
+    ) -> Result<Self, String> {
+        let what = |e: ort::Error| format!("cannot prepare a {width}x{height} input: {e}");
+        let allocator = Allocator::default();
+        let mut input = Tensor::<f32>::new(&allocator, [1usize, 3, height, width]).map_err(what)?;
+        input.extract_tensor_mut().1.fill(0.0);
+        let output_name = &description.outputs[0].name;
+        // The output's size may depend on the input's: one run tells it (and warms up).
+        let shape: Vec<i64> = {
+            let outputs = session
+                .run(ort::inputs![&input])
+                .map_err(|e| format!("inference failed on a {width}x{height} input: {e}"))?;
+            let (shape, _) = outputs[output_name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| format!("could not read the output tensor: {e}"))?;
+            shape.to_vec()
+        };
+        let mut output = Tensor::<f32>::new(&allocator, shape).map_err(what)?;
+        let mut binding = session.create_binding().map_err(what)?;
+        binding
+            .bind_input(description.input.name.as_str(), &input)
+            .map_err(what)?;
+        binding
+            .bind_output(output_name.as_str(), &mut output)
+            .map_err(what)?;
+        Ok(Self {
+            height,
+            width,
+            input,
+            output,
+            binding,
+        })
+    }
+}
+
+/// Turns an ONNX Runtime status into its message (freeing it).
+fn check_status(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
+    if status.0.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null status is a live OrtStatus that we own and release once.
+    unsafe {
+        let message = std::ffi::CStr::from_ptr((ort::api().GetErrorMessage)(status.0))
+            .to_string_lossy()
+            .into_owned();
+        (ort::api().ReleaseStatus)(status.0);
+        Err(message)
     }
 }
 
@@ -211,6 +319,8 @@ fn check_model_file(path: &Path) -> Result<(), String> {
 fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionBuilder, String> {
     let builder = builder
         .with_optimization_level(config.optimization.into())
+        .map_err(|e| e.to_string())?
+        .with_intra_op_spinning(config.intra_op_spinning)
         .map_err(|e| e.to_string())?;
     if config.threads > 0 {
         builder

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Builds the model's input tensor from a frame: at the frame size rounded up to the model's
-//! size multiple for dynamic models, or resized to the model's size for fixed-size models.
+//! size multiple for dynamic models, or resized to the model's size for fixed-size models, or
+//! resized by the inference scale (run the model on a smaller picture, map the result back).
 //! Buffers are kept and reused while the frame size stays the same.
 
 use super::convert::{ImageRef, InputEncoder, PixelLayout, padded_size, to_rgb8};
@@ -8,16 +9,17 @@ use super::model::{Dim, InputSpec, Preprocessing};
 use super::resize::{RgbResizer, Size};
 
 /// How the frame maps onto the tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Geometry {
     /// Tensor = frame padded up to a multiple; the frame sits in the top-left corner.
     Padded { multiple: usize },
     /// Tensor = the whole frame resized: to the model's size where it is fixed, to the frame
-    /// size rounded up to `multiple` where it is dynamic.
+    /// size times `scale` rounded up to `multiple` where it is dynamic.
     Resized {
         width: Dim,
         height: Dim,
         multiple: usize,
+        scale: f64,
     },
 }
 
@@ -33,7 +35,6 @@ pub struct TensorLayout {
 pub struct TensorInput {
     encoder: InputEncoder,
     geometry: Geometry,
-    tensor: Vec<f32>,
     /// Frame and model-size RGB copies for the resize path.
     frame_rgb: Vec<u8>,
     model_rgb: Vec<u8>,
@@ -41,70 +42,85 @@ pub struct TensorInput {
 }
 
 impl TensorInput {
-    pub fn new(input: &InputSpec, pre: &Preprocessing) -> Self {
+    /// `scale` (0 < scale <= 1) shrinks the frame before a dynamic-size model sees it.
+    pub fn new(input: &InputSpec, pre: &Preprocessing, scale: f64) -> Self {
         let multiple = pre.size_multiple;
         let geometry = match (input.width, input.height) {
-            (Dim::Dynamic, Dim::Dynamic) => Geometry::Padded { multiple },
+            (Dim::Dynamic, Dim::Dynamic) if scale >= 1.0 => Geometry::Padded { multiple },
             (width, height) => Geometry::Resized {
                 width,
                 height,
                 multiple,
+                scale: scale.clamp(f64::MIN_POSITIVE, 1.0),
             },
         };
         Self {
             encoder: InputEncoder::new(pre),
             geometry,
-            tensor: Vec::new(),
             frame_rgb: Vec::new(),
             model_rgb: Vec::new(),
             resizer: RgbResizer::default(),
         }
     }
 
-    /// Fills the tensor from `frame` and says where the frame lies in it.
-    pub fn fill(&mut self, frame: &ImageRef) -> Result<TensorLayout, String> {
-        let frame_size = Size {
-            width: frame.width,
-            height: frame.height,
-        };
-        let layout = match self.geometry {
+    /// Where a `width` x `height` frame will lie in the tensor (and the tensor's size).
+    pub fn layout(&self, width: usize, height: usize) -> TensorLayout {
+        let frame_size = Size { width, height };
+        match self.geometry {
             Geometry::Padded { multiple } => {
-                let (width, height) = padded_size(frame.width, frame.height, multiple);
+                let (width, height) = padded_size(width, height, multiple);
                 TensorLayout {
                     tensor: Size { width, height },
                     content: frame_size,
                 }
             }
             Geometry::Resized {
-                width,
-                height,
+                width: model_width,
+                height: model_height,
                 multiple,
+                scale,
             } => {
+                let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
                 let (padded_width, padded_height) =
-                    padded_size(frame.width, frame.height, multiple);
+                    padded_size(scaled(width), scaled(height), multiple);
                 let size = Size {
-                    width: fixed_or(width, padded_width),
-                    height: fixed_or(height, padded_height),
+                    width: fixed_or(model_width, padded_width),
+                    height: fixed_or(model_height, padded_height),
                 };
                 TensorLayout {
                     tensor: size,
                     content: size,
                 }
             }
-        };
-        let tensor_len = 3 * layout.tensor.width * layout.tensor.height;
-        self.tensor.resize(tensor_len, 0.0);
+        }
+    }
+
+    /// Fills `tensor` (planar 3 x H x W for the tensor size of `layout`) from `frame`.
+    pub fn fill(
+        &mut self,
+        frame: &ImageRef,
+        layout: TensorLayout,
+        tensor: &mut [f32],
+    ) -> Result<(), String> {
+        let size = layout.tensor;
+        if tensor.len() != 3 * size.width * size.height {
+            return Err(format!(
+                "the input tensor holds {} values; a {}x{} tensor needs {}",
+                tensor.len(),
+                size.width,
+                size.height,
+                3 * size.width * size.height
+            ));
+        }
         match self.geometry {
             Geometry::Padded { .. } => {
-                self.encoder.encode(
-                    frame,
-                    &mut self.tensor,
-                    layout.tensor.width,
-                    layout.tensor.height,
-                );
+                self.encoder.encode(frame, tensor, size.width, size.height);
             }
             Geometry::Resized { .. } => {
-                let size = layout.tensor;
+                let frame_size = Size {
+                    width: frame.width,
+                    height: frame.height,
+                };
                 self.frame_rgb.resize(frame_size.rgb_len(), 0);
                 self.model_rgb.resize(size.rgb_len(), 0);
                 to_rgb8(frame, &mut self.frame_rgb);
@@ -118,15 +134,10 @@ impl TensorInput {
                     layout: PixelLayout::RGB,
                 };
                 self.encoder
-                    .encode(&model_image, &mut self.tensor, size.width, size.height);
+                    .encode(&model_image, tensor, size.width, size.height);
             }
         }
-        Ok(layout)
-    }
-
-    /// The last filled tensor (planar 3 x H x W).
-    pub fn tensor(&self) -> &[f32] {
-        &self.tensor
+        Ok(())
     }
 }
 

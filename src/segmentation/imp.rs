@@ -17,10 +17,11 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::model_settings::{ModelSettings, start_session};
-use crate::common::{analysis, check_kind, refuse_while_running};
+use crate::common::latency::ReportedLatency;
+use crate::common::model_settings::{ModelSettings, start_runner, start_session};
+use crate::common::{SharedF32, analysis, check_kind, refuse_while_running};
 use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
-use crate::core::{ImageRef, InferenceSession, TensorInput};
+use crate::core::{ImageRef, RunOutput, Runner, Task, TensorInput, TensorLayout};
 
 /// The name of the custom meta on every output buffer.
 pub const META_NAME: &str = "GstAutoencoderSegmentationMeta";
@@ -79,16 +80,49 @@ impl Default for Live {
     }
 }
 
-struct State {
-    session: InferenceSession,
-    input: TensorInput,
+/// Decides the classes at model resolution (on the inference thread in non-blocking mode).
+struct SegmentationTask {
     binary: BinaryScores,
+    threshold: SharedF32,
+}
+
+impl Task for SegmentationTask {
+    type Output = ClassMap;
+
+    fn read(
+        &mut self,
+        run: &RunOutput,
+        layout: TensorLayout,
+        out: &mut ClassMap,
+    ) -> Result<(), String> {
+        // The output covers the input tensor; take the frame's part of it.
+        let out_w = *run.shape.get(3).unwrap_or(&0) as usize;
+        let out_h = *run.shape.get(2).unwrap_or(&0) as usize;
+        let w = (layout.content.width * out_w / layout.tensor.width).max(1);
+        let h = (layout.content.height * out_h / layout.tensor.height).max(1);
+        out.decide(
+            run.shape,
+            run.values,
+            w,
+            h,
+            self.threshold.get(),
+            self.binary,
+        )
+    }
+}
+
+struct State {
+    runner: Runner<SegmentationTask>,
+    input: TensorInput,
     class_names: Vec<String>,
     palette: Palette,
-    /// The last decision at model resolution, and the same scaled to the frame.
-    map: ClassMap,
+    /// The newest result scaled to the frame, its class fractions, and which result and frame
+    /// size they were made for.
     frame_ids: Vec<u8>,
-    /// Frames seen since start (inference runs when `frames % interval == 0`).
+    fractions: Vec<f64>,
+    drawn: Option<(u64, usize, usize)>,
+    columns: Vec<usize>,
+    /// Frames seen since the caps were set (inference runs when `frames % interval == 0`).
     frames: u64,
     caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
 }
@@ -97,6 +131,8 @@ struct State {
 pub struct Segmentation {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    threshold: SharedF32,
+    latency: ReportedLatency,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -115,6 +151,12 @@ impl ObjectSubclass for Segmentation {
 }
 
 impl ObjectImpl for Segmentation {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Late frames are dropped before inference when the sink reports them (QoS events).
+        gst_base::prelude::BaseTransformExt::set_qos(&*self.obj(), true);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut props = ModelSettings::properties();
@@ -190,7 +232,10 @@ impl ObjectImpl for Segmentation {
                     .expect("type checked upstream")
                     .filter(|p| !p.is_empty())
             }
-            "threshold" => s.live.threshold = value.get().expect("type checked upstream"),
+            "threshold" => {
+                s.live.threshold = value.get().expect("type checked upstream");
+                self.threshold.set(s.live.threshold as f32);
+            }
             "interval" => s.live.interval = value.get().expect("type checked upstream"),
             "post-messages" => s.live.post_messages = value.get().expect("type checked upstream"),
             _ => s.model.set(name, value),
@@ -308,17 +353,27 @@ impl BaseTransformImpl for Segmentation {
             Some("logits") => BinaryScores::Logit,
             _ => BinaryScores::Probability,
         };
-        *self.state.lock().unwrap() = Some(State {
-            input: TensorInput::new(&description.input, &pre),
-            session,
+        let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
+        self.threshold.set(settings.live.threshold as f32);
+        let active = session.provider().name().to_owned();
+        let task = SegmentationTask {
             binary,
+            threshold: self.threshold.clone(),
+        };
+        *self.state.lock().unwrap() = Some(State {
+            runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
+            input,
             class_names,
             palette,
-            map: ClassMap::default(),
             frame_ids: Vec::new(),
+            fractions: Vec::new(),
+            drawn: None,
+            columns: Vec::new(),
             frames: 0,
             caps: None,
         });
+        self.settings.lock().unwrap().model.active_provider = active;
+        self.latency.reset();
         Ok(())
     }
 
@@ -345,8 +400,25 @@ impl BaseTransformImpl for Segmentation {
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
+        let tensor = state
+            .input
+            .layout(caps.0.width() as usize, caps.0.height() as usize);
         state.caps = Some(caps);
+        state.frames = 0;
+        let took = state
+            .runner
+            .warm_up(tensor)
+            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        self.latency.update(self.obj().upcast_ref(), *CAT, took);
         Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        if answered && direction == gst::PadDirection::Src {
+            self.latency.add_to(query);
+        }
+        answered
     }
 
     fn transform_size(
@@ -368,7 +440,9 @@ impl BaseTransformImpl for Segmentation {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
                 .map_err(|_| gst::FlowError::Error)?;
             let mut image = analysis::image_mut(&mut frame, &info)?;
-            self.classify(state, &settings, &image.as_ref())?;
+            if !self.classify(state, &settings, &image.as_ref())? {
+                return Ok(gst::FlowSuccess::Ok); // non-blocking, no result yet: unchanged
+            }
             let (alpha, skip) = match settings.output {
                 Output::Mask => (1.0, false),
                 _ => (settings.alpha as f32, settings.transparent_background),
@@ -393,7 +467,11 @@ impl BaseTransformImpl for Segmentation {
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
                     .map_err(|_| gst::FlowError::Error)?;
             let image = analysis::image_ref(&in_frame, &in_info)?;
-            self.classify(state, &settings, &image)?;
+            if !self.classify(state, &settings, &image)? {
+                // Non-blocking, no result yet: all background.
+                analysis::write_gray8(outbuf, &out_info, |data, _| data.fill(0))?;
+                return Ok(gst::FlowSuccess::Ok);
+            }
         }
         let width = out_info.width() as usize;
         analysis::write_gray8(outbuf, &out_info, |data, stride| {
@@ -410,62 +488,74 @@ impl BaseTransformImpl for Segmentation {
 }
 
 impl Segmentation {
-    /// Updates `state.frame_ids` for this frame: a new inference every `interval` frames (or
-    /// when the frame size changed), else the last result.
+    /// Runs inference on this frame when due (every `interval` frames; in non-blocking mode
+    /// when the inference thread is free) and brings `state.frame_ids` up to date with the
+    /// newest result. Returns false while there is no result yet.
     fn classify(
         &self,
         state: &mut State,
         settings: &Live,
         image: &ImageRef,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<bool, gst::FlowError> {
         let due = analysis::inference_due(state.frames, settings.interval);
-        let size_changed = state.frame_ids.len() != image.width * image.height;
         state.frames += 1;
-        if !due && !size_changed {
-            return Ok(());
-        }
         let State {
-            session,
+            runner,
             input,
-            map,
             frame_ids,
-            binary,
+            fractions,
+            drawn,
+            columns,
+            class_names,
             ..
         } = state;
-        let result = input.fill(image).and_then(|layout| {
-            let region = (layout.content.width, layout.content.height);
-            session
-                .run(
-                    input.tensor(),
-                    layout.tensor.height,
-                    layout.tensor.width,
-                    |shape, values| {
-                        // The output covers the input tensor; take the frame's part of it.
-                        let out_w = *shape.get(3).unwrap_or(&0) as usize;
-                        let out_h = *shape.get(2).unwrap_or(&0) as usize;
-                        let w = (region.0 * out_w / layout.tensor.width).max(1);
-                        let h = (region.1 * out_h / layout.tensor.height).max(1);
-                        map.decide(shape, values, w, h, settings.threshold as f32, *binary)
-                    },
-                )
-                .and_then(|decided| decided)
+        let (width, height) = (image.width, image.height);
+        let result = if due {
+            let tensor = input.layout(width, height);
+            runner
+                .submit(tensor, |dst| input.fill(image, tensor, dst))
+                .map(drop)
+        } else {
+            Ok(())
+        };
+        let result = result.and_then(|()| {
+            runner.with_latest(|latest| {
+                let Some(latest) = latest else {
+                    return false;
+                };
+                let wanted = Some((latest.generation, width, height));
+                if *drawn != wanted {
+                    latest
+                        .output
+                        .scale_nearest_into(width, height, frame_ids, columns);
+                    class_fractions(frame_ids, class_names.len().max(2), fractions);
+                    *drawn = wanted;
+                }
+                true
+            })
         });
+        if due && !runner.is_background() {
+            self.latency
+                .update(self.obj().upcast_ref(), *CAT, runner.last_duration());
+        }
         result.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
             gst::FlowError::Error
-        })?;
-        map.scale_nearest_into(image.width, image.height, frame_ids);
-        Ok(())
+        })
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
     fn publish(&self, state: &State, settings: &Live, buf: &mut gst::BufferRef) {
-        let fractions = class_fractions(&state.frame_ids, state.class_names.len().max(2));
-        let names: Vec<&str> = state.class_names.iter().map(String::as_str).collect();
         let structure = |name: &str| {
             gst::Structure::builder(name)
-                .field("class-names", gst::Array::new(names.iter().copied()))
-                .field("fractions", gst::Array::new(fractions.iter().copied()))
+                .field(
+                    "class-names",
+                    gst::Array::new(state.class_names.iter().map(String::as_str)),
+                )
+                .field(
+                    "fractions",
+                    gst::Array::new(state.fractions.iter().copied()),
+                )
                 .build()
         };
         if let Err(e) = analysis::attach_structure(buf, META_NAME, &structure(META_NAME)) {

@@ -17,9 +17,14 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::common::model_settings::{ModelSettings, start_session};
+use crate::common::latency::ReportedLatency;
+use crate::common::model_settings::{ModelSettings, start_runner, start_session};
 use crate::common::{VIDEO_FORMATS, check_kind, pixel_layout, refuse_while_running};
-use crate::core::{ImageMut, ImageOutput, InferenceSession, PixelLayout, TensorInput};
+use crate::core::convert::OutputDecoder;
+use crate::core::{
+    DecodedImage, ImageMut, ImageOutput, PixelLayout, RunOutput, Runner, Task, TensorInput,
+    TensorLayout, decode_image,
+};
 
 const DEFAULT_STRENGTH: f64 = 1.0;
 /// The metadata `kind` of the models this element runs (models without `kind` are accepted).
@@ -40,8 +45,26 @@ impl Default for Settings {
     }
 }
 
+/// Decodes the model's image output (on the inference thread in non-blocking mode).
+struct StyleTask {
+    decoder: OutputDecoder,
+}
+
+impl Task for StyleTask {
+    type Output = DecodedImage;
+
+    fn read(
+        &mut self,
+        run: &RunOutput,
+        layout: TensorLayout,
+        out: &mut DecodedImage,
+    ) -> Result<(), String> {
+        decode_image(&self.decoder, run.shape, run.values, layout, out)
+    }
+}
+
 struct State {
-    session: InferenceSession,
+    runner: Runner<StyleTask>,
     input: TensorInput,
     output: ImageOutput,
     /// Set from the negotiated caps.
@@ -52,6 +75,7 @@ struct State {
 pub struct StyleTransfer {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    latency: ReportedLatency,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -70,6 +94,12 @@ impl ObjectSubclass for StyleTransfer {
 }
 
 impl ObjectImpl for StyleTransfer {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Late frames are dropped before inference when the sink reports them (QoS events).
+        gst_base::prelude::BaseTransformExt::set_qos(&*self.obj(), true);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut props = ModelSettings::properties();
@@ -190,19 +220,33 @@ impl BaseTransformImpl for StyleTransfer {
             .first()
             .expect("validated: at least one output");
         output.expect_image(3).map_err(not_image_to_image)?;
+        let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
+        settings.model.active_provider = session.provider().name().to_owned();
+        let task = StyleTask {
+            decoder: OutputDecoder::new(&pre),
+        };
         let state = State {
-            input: TensorInput::new(&description.input, &pre),
-            output: ImageOutput::new(&pre),
-            session,
+            runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
+            input,
+            output: ImageOutput::default(),
             layout: None,
         };
-        settings.model.active_provider = state.session.provider().name().to_owned();
         self.settings.lock().unwrap().model.active_provider = settings.model.active_provider;
+        self.latency.reset();
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        if answered && direction == gst::PadDirection::Src {
+            self.latency.add_to(query);
+        }
+        answered
+    }
+
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // Dropping the runner joins its inference thread, if any.
         *self.state.lock().unwrap() = None;
         self.settings.lock().unwrap().model.active_provider.clear();
         Ok(())
@@ -224,7 +268,21 @@ impl VideoFilterImpl for StyleTransfer {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
         state.layout = Some(layout);
-        gst::debug!(CAT, imp = self, "configured for {incaps}");
+        let tensor = state
+            .input
+            .layout(in_info.width() as usize, in_info.height() as usize);
+        let took = state
+            .runner
+            .warm_up(tensor)
+            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        self.latency.update(self.obj().upcast_ref(), *CAT, took);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "configured for {incaps}; model input {}x{}, one inference {took:?}",
+            tensor.tensor.width,
+            tensor.tensor.height
+        );
         Ok(())
     }
 
@@ -238,7 +296,7 @@ impl VideoFilterImpl for StyleTransfer {
         }
         let mut state = self.state.lock().unwrap();
         let State {
-            session,
+            runner,
             input,
             output,
             layout,
@@ -254,16 +312,20 @@ impl VideoFilterImpl for StyleTransfer {
             stride,
             layout,
         };
-        let result = input.fill(&image.as_ref()).and_then(|tensor| {
-            session
-                .run(
-                    input.tensor(),
-                    tensor.tensor.height,
-                    tensor.tensor.width,
-                    |shape, values| output.write(shape, values, tensor, &mut image, strength),
-                )
-                .and_then(|written| written)
-        });
+        let tensor = input.layout(width, height);
+        let result = runner
+            .submit(tensor, |dst| input.fill(&image.as_ref(), tensor, dst))
+            .and_then(|_| {
+                runner.with_latest(|latest| match latest {
+                    Some(latest) => output.draw(latest.output, &mut image, strength),
+                    None => Ok(()), // non-blocking, before the first result: unchanged
+                })
+            })
+            .and_then(|drawn| drawn);
+        if !runner.is_background() {
+            self.latency
+                .update(self.obj().upcast_ref(), *CAT, runner.last_duration());
+        }
         result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
             gst::FlowError::Error

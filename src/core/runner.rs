@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Runs a model either on the caller's thread (blocking: each frame waits for its own result)
+//! or on a thread of its own (non-blocking: frames keep flowing and each is combined with the
+//! newest finished result, as DL Streamer's no-block mode does).
+//!
+//! A [`Task`] turns the model's raw output into a result at model resolution (a decoded image,
+//! a class map, an error map); the element draws that result into each frame. Results carry a
+//! generation number so that drawing can cache what it derives from a result.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::session::{InferenceSession, RunOutput};
+use super::tensor_input::TensorLayout;
+
+/// What an element makes of the model's output.
+pub trait Task: Send + 'static {
+    /// The result, kept between inferences and reused (no allocation once sized).
+    type Output: Default + Send + 'static;
+
+    /// Turns `run` (the input the model saw and its first output) into `out`; `layout` says
+    /// where the frame lay in the input tensor.
+    fn read(
+        &mut self,
+        run: &RunOutput,
+        layout: TensorLayout,
+        out: &mut Self::Output,
+    ) -> Result<(), String>;
+}
+
+/// The newest result: its generation counts finished inferences (0: none yet).
+pub struct Latest<'a, O> {
+    pub output: &'a O,
+    pub generation: u64,
+}
+
+struct Engine<T: Task> {
+    session: InferenceSession,
+    task: T,
+}
+
+impl<T: Task> Engine<T> {
+    /// Runs the model on the tensor `fill` writes and reads the result into `out`.
+    fn infer(
+        &mut self,
+        layout: TensorLayout,
+        fill: impl FnOnce(&mut [f32]) -> Result<(), String>,
+        out: &mut T::Output,
+    ) -> Result<(), String> {
+        let size = layout.tensor;
+        fill(self.session.input_mut(size.height, size.width)?)?;
+        let run = self.session.run()?;
+        self.task.read(&run, layout, out)
+    }
+}
+
+pub struct Runner<T: Task> {
+    mode: Mode<T>,
+}
+
+enum Mode<T: Task> {
+    Blocking {
+        engine: Box<Engine<T>>,
+        output: T::Output,
+        generation: u64,
+        last: Duration,
+    },
+    Background {
+        shared: Arc<Shared<T::Output>>,
+        worker: Option<JoinHandle<()>>,
+        /// The job tensor while no job is in flight.
+        tensor: Option<Vec<f32>>,
+    },
+}
+
+struct Shared<O> {
+    slot: Mutex<Slot<O>>,
+    wake: Condvar,
+}
+
+struct Slot<O> {
+    job: Option<(Vec<f32>, TensorLayout)>,
+    busy: bool,
+    /// The job tensor, handed back when the worker is done with it.
+    returned: Option<Vec<f32>>,
+    output: O,
+    generation: u64,
+    last: Duration,
+    error: Option<String>,
+    stop: bool,
+}
+
+impl<T: Task> Runner<T> {
+    /// Runs on the caller's thread.
+    pub fn blocking(session: InferenceSession, task: T) -> Self {
+        Self {
+            mode: Mode::Blocking {
+                engine: Box::new(Engine { session, task }),
+                output: T::Output::default(),
+                generation: 0,
+                last: Duration::ZERO,
+            },
+        }
+    }
+
+    /// Runs on a thread of its own, named `name`.
+    pub fn background(session: InferenceSession, task: T, name: &str) -> Result<Self, String> {
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot {
+                job: None,
+                busy: false,
+                returned: None,
+                output: T::Output::default(),
+                generation: 0,
+                last: Duration::ZERO,
+                error: None,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let engine = Engine { session, task };
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(name.chars().take(15).collect())
+                .spawn(move || work(engine, &shared))
+                .map_err(|e| format!("cannot start the inference thread: {e}"))?
+        };
+        Ok(Self {
+            mode: Mode::Background {
+                shared,
+                worker: Some(worker),
+                tensor: Some(Vec::new()),
+            },
+        })
+    }
+
+    /// Starts an inference on the tensor `fill` writes for `layout`: at once when blocking,
+    /// else hands it to the thread if the thread is idle (returns false when it was busy and
+    /// the frame was skipped). An error of the previous background inference is returned here.
+    pub fn submit(
+        &mut self,
+        layout: TensorLayout,
+        fill: impl FnOnce(&mut [f32]) -> Result<(), String>,
+    ) -> Result<bool, String> {
+        match &mut self.mode {
+            Mode::Blocking {
+                engine,
+                output,
+                generation,
+                last,
+            } => {
+                let start = Instant::now();
+                engine.infer(layout, fill, output)?;
+                *generation += 1;
+                *last = start.elapsed();
+                Ok(true)
+            }
+            Mode::Background { shared, tensor, .. } => {
+                {
+                    let mut slot = lock(shared);
+                    if let Some(e) = slot.error.take() {
+                        return Err(e);
+                    }
+                    if slot.busy || slot.job.is_some() {
+                        return Ok(false);
+                    }
+                    if let Some(back) = slot.returned.take() {
+                        *tensor = Some(back);
+                    }
+                }
+                let mut buffer = tensor.take().expect("idle: the tensor is here");
+                buffer.resize(3 * layout.tensor.width * layout.tensor.height, 0.0);
+                let filled = fill(&mut buffer);
+                if let Err(e) = filled {
+                    *tensor = Some(buffer);
+                    return Err(e);
+                }
+                lock(shared).job = Some((buffer, layout));
+                shared.wake.notify_one();
+                Ok(true)
+            }
+        }
+    }
+
+    /// Hands the newest result to `use_result` (None before the first one finishes).
+    pub fn with_latest<R>(
+        &self,
+        use_result: impl FnOnce(Option<Latest<'_, T::Output>>) -> R,
+    ) -> Result<R, String> {
+        let latest = |output, generation| (generation > 0).then_some(Latest { output, generation });
+        match &self.mode {
+            Mode::Blocking {
+                output, generation, ..
+            } => Ok(use_result(latest(output, *generation))),
+            Mode::Background { shared, .. } => {
+                let mut slot = lock(shared);
+                if let Some(e) = slot.error.take() {
+                    return Err(e);
+                }
+                Ok(use_result(latest(&slot.output, slot.generation)))
+            }
+        }
+    }
+
+    /// Prepares for frames of `layout` ahead of the first one: binds the tensors and runs one
+    /// inference on a blank input, timed (the latency a blocking element adds). Leaves the
+    /// results alone; does nothing in background mode, where frames do not wait.
+    pub fn warm_up(&mut self, layout: TensorLayout) -> Result<Duration, String> {
+        let Mode::Blocking { engine, .. } = &mut self.mode else {
+            return Ok(Duration::ZERO);
+        };
+        let size = layout.tensor;
+        engine.session.input_mut(size.height, size.width)?;
+        let mut scratch = T::Output::default();
+        let start = Instant::now();
+        engine.infer(
+            layout,
+            |tensor| {
+                tensor.fill(0.0);
+                Ok(())
+            },
+            &mut scratch,
+        )?;
+        Ok(start.elapsed())
+    }
+
+    /// How long the last inference took (pre-processing, model, reading the output).
+    pub fn last_duration(&self) -> Duration {
+        match &self.mode {
+            Mode::Blocking { last, .. } => *last,
+            Mode::Background { shared, .. } => lock(shared).last,
+        }
+    }
+
+    /// Whether inference runs on a thread of its own.
+    pub fn is_background(&self) -> bool {
+        matches!(self.mode, Mode::Background { .. })
+    }
+}
+
+impl<T: Task> Drop for Runner<T> {
+    fn drop(&mut self) {
+        if let Mode::Background { shared, worker, .. } = &mut self.mode {
+            lock(shared).stop = true;
+            shared.wake.notify_all();
+            if let Some(worker) = worker.take() {
+                // The worker finishes its current inference, if any, then returns.
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+fn lock<O>(shared: &Shared<O>) -> MutexGuard<'_, Slot<O>> {
+    // A poisoned lock only means a panic elsewhere; the slot's fields stay consistent.
+    shared.slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The background thread: waits for a job, runs it, publishes the result.
+fn work<T: Task>(mut engine: Engine<T>, shared: &Shared<T::Output>) {
+    let mut scratch = T::Output::default();
+    loop {
+        let (tensor, layout) = {
+            let mut slot = lock(shared);
+            loop {
+                if slot.stop {
+                    return;
+                }
+                if let Some(job) = slot.job.take() {
+                    slot.busy = true;
+                    break job;
+                }
+                slot = shared.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let start = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.infer(
+                layout,
+                |dst| {
+                    dst.copy_from_slice(&tensor);
+                    Ok(())
+                },
+                &mut scratch,
+            )
+        }))
+        .unwrap_or_else(|_| Err("the inference thread panicked".into()));
+        let mut slot = lock(shared);
+        slot.busy = false;
+        slot.returned = Some(tensor);
+        match result {
+            Ok(()) => {
+                std::mem::swap(&mut slot.output, &mut scratch);
+                slot.generation += 1;
+                slot.last = start.elapsed();
+            }
+            Err(e) => slot.error = Some(e),
+        }
+    }
+}
