@@ -3,6 +3,8 @@
 //! w x (1 - SSIM), the definition models/ calibrates `error_scale` with; smoothed; divided by
 //! `error_scale`, so 1.0 is the error level of normal data. Plus the frame score and drawing.
 
+use std::sync::LazyLock;
+
 use super::convert::ImageMut;
 use super::model::format_shape;
 use super::resize::{RgbResizer, Size};
@@ -282,38 +284,58 @@ pub struct HeatmapStyle {
     pub alone: bool,
 }
 
+/// Steps of the colour map lookup table (finer than a byte, so no visible banding).
+const HEAT_STEPS: usize = 1024;
+
 /// The colour of a normalised error `e` (inferno: perceptually uniform, dark to bright).
 pub fn heat_colour(e: f32, max_error: f32) -> [u8; 3] {
+    static INFERNO: LazyLock<Vec<[u8; 3]>> = LazyLock::new(|| {
+        (0..HEAT_STEPS)
+            .map(|i| {
+                let c = colorous::INFERNO.eval_continuous(i as f64 / (HEAT_STEPS - 1) as f64);
+                [c.r, c.g, c.b]
+            })
+            .collect()
+    });
     let t = if max_error > 0.0 {
         (e / max_error).clamp(0.0, 1.0)
     } else {
         1.0
     };
-    let c = colorous::INFERNO.eval_continuous(t as f64);
-    [c.r, c.g, c.b]
+    INFERNO[(t * (HEAT_STEPS - 1) as f32).round() as usize]
 }
 
-/// Draws `map` over `frame` as `style` says.
+/// Draws `map` over `frame` as `style` says; `map` is best at the frame's size (else sampled
+/// nearest).
 pub fn draw_heatmap(frame: &mut ImageMut, map: &ErrorMap, style: &HeatmapStyle) {
     let (width, height) = (frame.width, frame.height);
-    let bpp = frame.layout.bytes_per_pixel;
     let offsets = frame.layout.rgb_offsets;
     let alpha = style.alpha.clamp(0.0, 1.0);
     let row_len = frame.layout.row_bytes(width);
+    let same_size = (map.width, map.height) == (width, height);
+    let draw = |px: &mut [u8], e: f32| {
+        if e < style.threshold {
+            if style.alone {
+                offsets.iter().for_each(|&o| px[o] = 0);
+            }
+            return;
+        }
+        let colour = heat_colour(e, style.max_error);
+        for (k, &o) in offsets.iter().enumerate() {
+            let old = if style.alone { 0.0 } else { px[o] as f32 };
+            px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
+        }
+    };
     for y in 0..height {
         let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
-        for (x, px) in row.chunks_exact_mut(bpp).enumerate() {
-            let e = map.at_frame(x, y, width, height);
-            if e < style.threshold {
-                if style.alone {
-                    offsets.iter().for_each(|&o| px[o] = 0);
-                }
-                continue;
+        let pixels = row.chunks_exact_mut(frame.layout.bytes_per_pixel);
+        if same_size {
+            for (px, &e) in pixels.zip(&map.values[y * width..(y + 1) * width]) {
+                draw(px, e);
             }
-            let colour = heat_colour(e, style.max_error);
-            for (k, &o) in offsets.iter().enumerate() {
-                let old = if style.alone { 0.0 } else { px[o] as f32 };
-                px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
+        } else {
+            for (x, px) in pixels.enumerate() {
+                draw(px, map.at_frame(x, y, width, height));
             }
         }
     }

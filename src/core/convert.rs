@@ -115,20 +115,45 @@ impl InputEncoder {
         assert!(image.width > 0 && image.height > 0);
         let plane_len = tensor_width * tensor_height;
         assert!(tensor.len() >= 3 * plane_len, "tensor too small");
-        let bpp = image.layout.bytes_per_pixel;
         let (w, h) = (image.width, image.height);
-        for (c, plane) in tensor.chunks_exact_mut(plane_len).take(3).enumerate() {
-            let lut = &self.lut[c];
-            let offset = image.layout.rgb_offsets[self.source[c]];
-            for (y, out) in plane.chunks_exact_mut(tensor_width).enumerate() {
-                let row = &image.data[y.min(h - 1) * image.stride..];
-                let (pixels, pad) = out.split_at_mut(w);
-                for (value, px) in pixels.iter_mut().zip(row[offset..].iter().step_by(bpp)) {
-                    *value = lut[*px as usize];
-                }
-                pad.fill(pixels[w - 1]);
+        let offsets = self.source.map(|k| image.layout.rgb_offsets[k]);
+        let (p0, rest) = tensor[..3 * plane_len].split_at_mut(plane_len);
+        let (p1, p2) = rest.split_at_mut(plane_len);
+        let rows_out = p0
+            .chunks_exact_mut(tensor_width)
+            .zip(p1.chunks_exact_mut(tensor_width))
+            .zip(p2.chunks_exact_mut(tensor_width));
+        for (y, ((o0, o1), o2)) in rows_out.enumerate() {
+            let row = &image.data[y.min(h - 1) * image.stride..];
+            let row = &row[..image.layout.row_bytes(w)];
+            let outs = [&mut o0[..w], &mut o1[..w], &mut o2[..w]];
+            match image.layout.bytes_per_pixel {
+                3 => encode_row::<3>(row, offsets, &self.lut, outs),
+                4 => encode_row::<4>(row, offsets, &self.lut, outs),
+                n => unreachable!("no {n}-byte pixel layout"),
+            }
+            for out in [o0, o1, o2] {
+                let last = out[w - 1];
+                out[w..].fill(last);
             }
         }
+    }
+}
+
+/// One row of pixels into the three planes' rows (one pass over the pixels; `BPP` known at
+/// compile time so that the loop unrolls).
+#[inline(always)]
+fn encode_row<const BPP: usize>(
+    row: &[u8],
+    offsets: [usize; 3],
+    lut: &[[f32; 256]; 3],
+    [o0, o1, o2]: [&mut [f32]; 3],
+) {
+    let pixels = row.chunks_exact(BPP).zip(o0).zip(o1).zip(o2);
+    for (((px, v0), v1), v2) in pixels {
+        *v0 = lut[0][px[offsets[0]] as usize];
+        *v1 = lut[1][px[offsets[1]] as usize];
+        *v2 = lut[2][px[offsets[2]] as usize];
     }
 }
 
@@ -169,10 +194,25 @@ impl OutputDecoder {
         let planes = self
             .plane_of
             .map(|c| &tensor[c * plane_len..(c + 1) * plane_len]);
-        let to_level = self.to_level;
-        blend_into(image, strength, |x, y, k| {
-            planes[k][y * tensor_width + x] * to_level
-        });
+        let scale = self.to_level;
+        let bpp = image.layout.bytes_per_pixel;
+        let (width, stride) = (image.width, image.stride);
+        let row_len = image.layout.row_bytes(width);
+        let offsets = image.layout.rgb_offsets;
+        for (y, row) in image.data.chunks_mut(stride).take(image.height).enumerate() {
+            let [r, g, b] = planes.map(|p| &p[y * tensor_width..y * tensor_width + width]);
+            let new = r
+                .iter()
+                .zip(g)
+                .zip(b)
+                .map(|((r, g), b)| [r * scale, g * scale, b * scale]);
+            let row = &mut row[..row_len];
+            match bpp {
+                3 => blend_row::<3>(row, offsets, strength, new),
+                4 => blend_row::<4>(row, offsets, strength, new),
+                n => unreachable!("no {n}-byte pixel layout"),
+            }
+        }
     }
 }
 
@@ -195,40 +235,58 @@ pub fn to_rgb8(image: &ImageRef, rgb: &mut [u8]) {
 pub fn blend_rgb8(rgb: &[u8], image: &mut ImageMut, strength: f32) {
     let row_len = image.width * 3;
     assert!(rgb.len() >= row_len * image.height, "RGB buffer too small");
-    blend_into(image, strength, |x, y, k| {
-        rgb[y * row_len + x * 3 + k] as f32
-    });
-}
-
-/// Writes `new_level(x, y, component)` (any float; clamped to 0..255, NaN as 0) into the colour
-/// bytes of `image`: `original + (new - original) * strength`, rounded.
-fn blend_into(image: &mut ImageMut, strength: f32, new_level: impl Fn(usize, usize, usize) -> f32) {
-    let strength = strength.clamp(0.0, 1.0);
-    let bpp = image.layout.bytes_per_pixel;
+    let (width, stride) = (image.width, image.stride);
+    let frame_row_len = image.layout.row_bytes(width);
     let offsets = image.layout.rgb_offsets;
-    let (width, height, stride) = (image.width, image.height, image.stride);
-    let row_len = image.layout.row_bytes(width);
-    for y in 0..height {
-        let row = &mut image.data[y * stride..y * stride + row_len];
-        for (x, px) in row.chunks_exact_mut(bpp).enumerate() {
-            for (k, &offset) in offsets.iter().enumerate() {
-                let new = to_level_range(new_level(x, y, k));
-                let value = if strength >= 1.0 {
-                    new
-                } else {
-                    let old = px[offset] as f32;
-                    old + (new - old) * strength
-                };
-                px[offset] = (value + 0.5) as u8;
-            }
+    let rows = image.data.chunks_mut(stride).zip(rgb.chunks_exact(row_len));
+    for (row, new) in rows.take(image.height) {
+        let row = &mut row[..frame_row_len];
+        let levels = new
+            .chunks_exact(3)
+            .map(|p| [p[0] as f32, p[1] as f32, p[2] as f32]);
+        match image.layout.bytes_per_pixel {
+            3 => blend_row::<3>(row, offsets, strength, levels),
+            4 => blend_row::<4>(row, offsets, strength, levels),
+            n => unreachable!("no {n}-byte pixel layout"),
         }
     }
 }
 
-/// Clamps to 0..=255, with NaN as 0 (a model may produce NaN; the frame must stay valid).
-#[inline]
-fn to_level_range(v: f32) -> f32 {
-    if v.is_nan() { 0.0 } else { v.clamp(0.0, 255.0) }
+/// Writes the new levels of each pixel (RGB, any float; clamped to 0..255, NaN as 0) into the
+/// colour bytes of one row: `original + (new - original) * strength`, rounded.
+#[inline(always)]
+fn blend_row<const BPP: usize>(
+    row: &mut [u8],
+    [o0, o1, o2]: [usize; 3],
+    strength: f32,
+    new: impl Iterator<Item = [f32; 3]>,
+) {
+    let strength = strength.clamp(0.0, 1.0);
+    if strength >= 1.0 {
+        for (px, [r, g, b]) in row.chunks_exact_mut(BPP).zip(new) {
+            px[o0] = to_level(r);
+            px[o1] = to_level(g);
+            px[o2] = to_level(b);
+        }
+        return;
+    }
+    let blend = |old: u8, new: f32| {
+        let new = if new.is_nan() { 0.0 } else { new.clamp(0.0, 255.0) };
+        let old = old as f32;
+        (old + (new - old) * strength + 0.5) as u8
+    };
+    for (px, [r, g, b]) in row.chunks_exact_mut(BPP).zip(new) {
+        px[o0] = blend(px[o0], r);
+        px[o1] = blend(px[o1], g);
+        px[o2] = blend(px[o2], b);
+    }
+}
+
+/// Rounds a level to a byte: clamped to 0..=255, NaN as 0 (a model may produce NaN; the frame
+/// must stay valid; Rust's float-to-int cast saturates and maps NaN to 0).
+#[inline(always)]
+fn to_level(v: f32) -> u8 {
+    (v + 0.5).clamp(0.0, 255.0) as u8
 }
 
 /// The tensor size a dynamic model runs at for a frame: each side rounded up to `multiple`.

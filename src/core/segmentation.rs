@@ -213,21 +213,36 @@ pub fn draw_classes(
     skip_background: bool,
 ) {
     let alpha = alpha.clamp(0.0, 1.0);
-    let bpp = frame.layout.bytes_per_pixel;
     let offsets = frame.layout.rgb_offsets;
     let row_len = frame.layout.row_bytes(frame.width);
     for y in 0..frame.height {
         let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
         let classes = &ids[y * frame.width..(y + 1) * frame.width];
-        for (px, &class) in row.chunks_exact_mut(bpp).zip(classes) {
-            if skip_background && class == 0 {
-                continue;
-            }
-            let colour = palette.colour(class);
-            for (k, &o) in offsets.iter().enumerate() {
-                let old = px[o] as f32;
-                px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
-            }
+        match frame.layout.bytes_per_pixel {
+            3 => draw_row::<3>(row, classes, offsets, palette, alpha, skip_background),
+            4 => draw_row::<4>(row, classes, offsets, palette, alpha, skip_background),
+            n => unreachable!("no {n}-byte pixel layout"),
+        }
+    }
+}
+
+#[inline(always)]
+fn draw_row<const BPP: usize>(
+    row: &mut [u8],
+    classes: &[u8],
+    offsets: [usize; 3],
+    palette: &Palette,
+    alpha: f32,
+    skip_background: bool,
+) {
+    for (px, &class) in row.chunks_exact_mut(BPP).zip(classes) {
+        if skip_background && class == 0 {
+            continue;
+        }
+        let colour = palette.colour(class);
+        for (k, &o) in offsets.iter().enumerate() {
+            let old = px[o] as f32;
+            px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
         }
     }
 }
