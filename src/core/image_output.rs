@@ -1,26 +1,26 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! An image output [1,3,h,w] back into the frame, in two steps so that the first can run on an
-//! inference thread: [`decode_image`] takes the part of the output that covers the frame
-//! (padding dropped) as RGB; [`ImageOutput::draw`] resizes it to the frame when the sizes differ
-//! (fixed-size models, inference scale, a frame size that changed since) and blends it with the
-//! original by `strength`.
+//! inference thread: [`decode_image`] keeps the part of the output that covers the frame
+//! (padding dropped); [`ImageOutput::draw`] turns it into pixel levels straight in the frame
+//! when the sizes agree, else resizes it to the frame (fixed-size models, inference scale, a
+//! frame size that changed since), blended with the original by `strength`.
 
 use super::convert::{ImageMut, OutputDecoder, PixelLayout, blend_rgb8};
-use super::model::format_shape;
+use super::model::{Preprocessing, format_shape};
 use super::resize::{RgbResizer, Size};
 use super::tensor_input::TensorLayout;
 
-/// The frame's part of an image output, as tightly packed RGB.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The frame's part of an image output: planar values, 3 x height x width.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodedImage {
-    pub rgb: Vec<u8>,
+    pub values: Vec<f32>,
     pub size: Size,
 }
 
 impl Default for DecodedImage {
     fn default() -> Self {
         Self {
-            rgb: Vec::new(),
+            values: Vec::new(),
             size: Size {
                 width: 0,
                 height: 0,
@@ -29,10 +29,9 @@ impl Default for DecodedImage {
     }
 }
 
-/// Decodes the output `values` of `shape` into `out`; `input` is where the frame lay in the
-/// input tensor.
+/// Keeps the frame's part of the output `values` of `shape` in `out`; `input` is where the
+/// frame lay in the input tensor.
 pub fn decode_image(
-    decoder: &OutputDecoder,
     shape: &[i64],
     values: &[f32],
     input: TensorLayout,
@@ -63,26 +62,33 @@ pub fn decode_image(
         ));
     }
     out.size = region;
-    out.rgb.resize(region.rgb_len(), 0);
-    let mut image = ImageMut {
-        data: &mut out.rgb,
-        width: region.width,
-        height: region.height,
-        stride: region.width * 3,
-        layout: PixelLayout::RGB,
-    };
-    decoder.decode(values, out_w, out_h, &mut image, 1.0);
+    out.values.clear();
+    for plane in values.chunks_exact(out_w * out_h) {
+        for row in plane.chunks_exact(out_w).take(region.height) {
+            out.values.extend_from_slice(&row[..region.width]);
+        }
+    }
     Ok(())
 }
 
-/// Draws decoded images into frames, keeping its resize buffers between frames.
-#[derive(Default)]
+/// Draws decoded images into frames, keeping its buffers between frames.
 pub struct ImageOutput {
+    decoder: OutputDecoder,
+    region_rgb: Vec<u8>,
     frame_rgb: Vec<u8>,
     resizer: RgbResizer,
 }
 
 impl ImageOutput {
+    pub fn new(pre: &Preprocessing) -> Self {
+        Self {
+            decoder: OutputDecoder::new(pre),
+            region_rgb: Vec::new(),
+            frame_rgb: Vec::new(),
+            resizer: RgbResizer::default(),
+        }
+    }
+
     /// Writes `image` over `frame`, resized to it if needed, blended by `strength`.
     pub fn draw(
         &mut self,
@@ -90,17 +96,29 @@ impl ImageOutput {
         frame: &mut ImageMut,
         strength: f32,
     ) -> Result<(), String> {
+        let Size { width, height } = image.size;
+        if (width, height) == (frame.width, frame.height) {
+            self.decoder
+                .decode(&image.values, width, height, frame, strength);
+            return Ok(());
+        }
+        self.region_rgb.resize(image.size.rgb_len(), 0);
+        let mut region = ImageMut {
+            data: &mut self.region_rgb,
+            width,
+            height,
+            stride: width * 3,
+            layout: PixelLayout::RGB,
+        };
+        self.decoder
+            .decode(&image.values, width, height, &mut region, 1.0);
         let frame_size = Size {
             width: frame.width,
             height: frame.height,
         };
-        if image.size == frame_size {
-            blend_rgb8(&image.rgb, frame, strength);
-            return Ok(());
-        }
         self.frame_rgb.resize(frame_size.rgb_len(), 0);
         self.resizer
-            .resize(&image.rgb, image.size, &mut self.frame_rgb, frame_size)?;
+            .resize(&self.region_rgb, image.size, &mut self.frame_rgb, frame_size)?;
         blend_rgb8(&self.frame_rgb, frame, strength);
         Ok(())
     }

@@ -20,7 +20,6 @@ use gst_video::subclass::prelude::*;
 use crate::common::latency::ReportedLatency;
 use crate::common::model_settings::{ModelSettings, start_runner, start_session};
 use crate::common::{VIDEO_FORMATS, check_kind, pixel_layout, refuse_while_running};
-use crate::core::convert::OutputDecoder;
 use crate::core::{
     DecodedImage, ImageMut, ImageOutput, PixelLayout, RunOutput, Runner, Task, TensorInput,
     TensorLayout, decode_image,
@@ -45,10 +44,9 @@ impl Default for Settings {
     }
 }
 
-/// Decodes the model's image output (on the inference thread in non-blocking mode).
-struct StyleTask {
-    decoder: OutputDecoder,
-}
+/// Keeps the frame's part of the model's image output (on the inference thread in
+/// non-blocking mode).
+struct StyleTask;
 
 impl Task for StyleTask {
     type Output = DecodedImage;
@@ -59,7 +57,7 @@ impl Task for StyleTask {
         layout: TensorLayout,
         out: &mut DecodedImage,
     ) -> Result<(), String> {
-        decode_image(&self.decoder, run.shape, run.values, layout, out)
+        decode_image(run.shape, run.values, layout, out)
     }
 }
 
@@ -222,13 +220,11 @@ impl BaseTransformImpl for StyleTransfer {
         output.expect_image(3).map_err(not_image_to_image)?;
         let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
         settings.model.active_provider = session.provider().name().to_owned();
-        let task = StyleTask {
-            decoder: OutputDecoder::new(&pre),
-        };
+        let task = StyleTask;
         let state = State {
             runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
             input,
-            output: ImageOutput::default(),
+            output: ImageOutput::new(&pre),
             layout: None,
         };
         self.settings.lock().unwrap().model.active_provider = settings.model.active_provider;
