@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use gst::prelude::*;
+use gst_video::prelude::*;
 use gstautoencoder::core::model::PreprocessingOverrides;
 use gstautoencoder::core::{
     InferenceSession, Preprocessing, SessionConfig, TensorInput, ValueRange,
@@ -78,6 +79,15 @@ enum Mode {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Writes the benchmark's source frame as packed RGB (for the Python comparison).
+    Frame {
+        #[arg(long, default_value_t = 640)]
+        width: usize,
+        #[arg(long, default_value_t = 360)]
+        height: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// A long run printing RSS along the way.
     Soak {
         #[command(flatten)]
@@ -111,6 +121,7 @@ fn main() -> Result<()> {
             element,
             frames,
         } => soak(&common, &element, frames),
+        Mode::Frame { width, height, out } => Ok(std::fs::write(out, test_frame(width, height)?)?),
     }
 }
 
@@ -179,13 +190,23 @@ fn ort_alone(common: &Common, seconds: f64, spinning: bool) -> Result<()> {
     let scale = props
         .get("inference-scale")
         .map_or(Ok(1.0), |s| s.parse())?;
-    let layout = TensorInput::new(&session.description().input, &pre, scale)
-        .layout(common.width, common.height);
+    let session_input = session.description().input.clone();
+    let layout = TensorInput::new(&session_input, &pre, scale).layout(common.width, common.height);
     let (h, w) = (layout.tensor.height, layout.tensor.width);
+    // The input is the frame the element benchmark sees (the speed of the maths can depend on
+    // the values: subnormals), made into a tensor the way the element makes it (not timed).
+    let frame = test_frame(common.width, common.height)?;
+    let image = gstautoencoder::core::ImageRef {
+        data: &frame,
+        width: common.width,
+        height: common.height,
+        stride: common.width * 3,
+        layout: gstautoencoder::core::PixelLayout::RGB,
+    };
     let input = session.input_mut(h, w).map_err(|e| anyhow!(e))?;
-    for (i, v) in input.iter_mut().enumerate() {
-        *v = (i % 251) as f32 / 251.0 * pre.input_range.full_scale();
-    }
+    TensorInput::new(&session_input, &pre, scale)
+        .fill(&image, layout, input)
+        .map_err(|e| anyhow!(e))?;
     session.run().map_err(|e| anyhow!(e))?; // warm-up
     let start = Instant::now();
     let mut frames = 0u64;
@@ -202,6 +223,35 @@ fn ort_alone(common: &Common, seconds: f64, spinning: bool) -> Result<()> {
         Some(elapsed / frames as u32),
     );
     Ok(())
+}
+
+/// The first frame of the element benchmark's source, packed RGB.
+fn test_frame(width: usize, height: usize) -> Result<Vec<u8>> {
+    gst::init()?;
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc pattern=ball num-buffers=1 ! \
+         video/x-raw,format=RGB,width={width},height={height} ! appsink name=frames"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("frames")
+        .context("appsink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow!("not an appsink"))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let sample = sink.pull_sample().context("no frame")?;
+    pipeline.set_state(gst::State::Null)?;
+    let info = gst_video::VideoInfo::from_caps(sample.caps().context("caps")?)?;
+    let buffer = sample.buffer().context("buffer")?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        .map_err(|_| anyhow!("cannot map the frame"))?;
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0)?;
+    Ok((0..height)
+        .flat_map(|y| &data[y * stride..y * stride + width * 3])
+        .copied()
+        .collect())
 }
 
 /// Times each buffer from the element's sink pad to its source pad.
