@@ -197,14 +197,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function("error+heatmap", |b| {
             b.iter(|| {
                 errors
-                    .compute(
-                        &planes(&input),
-                        &planes(&reconstruction),
-                        w,
-                        h,
-                        0.5,
-                        0.03,
-                    )
+                    .compute(&planes(&input), &planes(&reconstruction), w, h, 0.5, 0.03)
                     .unwrap();
                 let mut image = ImageMut {
                     data: &mut img,
@@ -219,14 +212,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function("error-l2-only+heatmap", |b| {
             b.iter(|| {
                 errors
-                    .compute(
-                        &planes(&input),
-                        &planes(&reconstruction),
-                        w,
-                        h,
-                        0.0,
-                        0.03,
-                    )
+                    .compute(&planes(&input), &planes(&reconstruction), w, h, 0.0, 0.03)
                     .unwrap();
                 let mut image = ImageMut {
                     data: &mut img,
@@ -305,9 +291,7 @@ fn report(criterion_dir: &std::path::Path) -> std::io::Result<()> {
         "size", "step", "variant", "ms", "copy ms", "x copy"
     );
     for (size, group, name, ms, copy_ms, fraction) in &rows {
-        println!(
-            "{size:<10} {group:<16} {name:<22} {ms:>9.3} {copy_ms:>9.3} {fraction:>8.2}"
-        );
+        println!("{size:<10} {group:<16} {name:<22} {ms:>9.3} {copy_ms:>9.3} {fraction:>8.2}");
         csv.push_str(&format!(
             "{size},{group},{name},{ms:.4},{copy_ms:.4},{fraction:.3}\n"
         ));

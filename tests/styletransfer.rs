@@ -421,3 +421,82 @@ fn resolution_and_format_change_mid_stream() {
         assert_eq!(&unpack(&out, &info).0, expected, "{format:?} {w}x{h_}");
     }
 }
+
+/// A flat frame of one colour, packed RGBx.
+fn flat_frame(colour: [u8; 3], width: usize, height: usize) -> gst::Buffer {
+    let rgb: Vec<u8> = colour
+        .iter()
+        .copied()
+        .cycle()
+        .take(width * height * 3)
+        .collect();
+    pack(&rgb, width, height, VideoFormat::Rgbx, width * 4)
+}
+
+#[test]
+fn inference_scale_runs_smaller_and_maps_back() {
+    init();
+    let info = gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgbx, 64, 48)).unwrap();
+    // channel_swap is per pixel: a flat frame stays flat through the down- and up-scaling.
+    let out = run_one(
+        &style("channel_swap.onnx", "inference-scale=0.25"),
+        VideoFormat::Rgbx,
+        64,
+        48,
+        flat_frame([200, 100, 30], 64, 48),
+    );
+    let (rgb, _) = unpack(&out, &info);
+    for px in rgb.chunks_exact(3) {
+        assert_eq!(px, [30, 200, 100]);
+    }
+}
+
+#[test]
+fn non_blocking_frames_flow_and_take_the_newest_result() {
+    init();
+    let mut h = gst_check::Harness::new_parse(&style("channel_swap.onnx", "non-blocking=true"));
+    h.set_src_caps(caps(VideoFormat::Rgbx, 64, 48));
+    let info = gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgbx, 64, 48)).unwrap();
+    // Frames never wait: each comes back at once, unchanged until a result exists, then with
+    // the newest result drawn in.
+    let mut seen_processed = false;
+    for _ in 0..200 {
+        h.push(flat_frame([200, 100, 30], 64, 48)).unwrap();
+        let (rgb, _) = unpack(&h.pull().unwrap(), &info);
+        let px = &rgb[..3];
+        assert!(px == [200, 100, 30] || px == [30, 200, 100], "{px:?}");
+        if px == [30, 200, 100] {
+            assert!(rgb.chunks_exact(3).all(|p| p == [30, 200, 100]));
+            seen_processed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(seen_processed, "no result reached a frame within a second");
+}
+
+#[test]
+fn latency_query_includes_the_inference_time() {
+    init();
+    let latency = |element: &str| {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc is-live=true ! video/x-raw,format=RGBx,width=320,height=240,framerate=30/1 ! \
+             {element} ! fakesink sync=true"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(10));
+        result.unwrap();
+        let mut query = gst::query::Latency::new();
+        assert!(pipeline.query(&mut query));
+        pipeline.set_state(gst::State::Null).unwrap();
+        query.result().1
+    };
+    let without = latency("identity");
+    let with = latency(&style("dynamic_conv.onnx", ""));
+    let with_non_blocking = latency(&style("dynamic_conv.onnx", "non-blocking=true"));
+    assert!(with > without, "{with} vs {without}");
+    assert_eq!(with_non_blocking, without);
+}

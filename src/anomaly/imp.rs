@@ -26,7 +26,7 @@ use crate::core::anomaly::{
 use crate::core::resize::RgbResizer;
 use crate::core::{ImageRef, Preprocessing, RunOutput, Runner, Task, TensorInput, TensorLayout};
 
-pub const META_NAME: &str = "GstAutoencoderAnomalyMeta";
+pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderAnomalyMeta";
 pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
 const MODEL_KIND: &str = "anomaly";
 
@@ -583,7 +583,9 @@ impl Anomaly {
                 .field("timestamp", pts)
                 .build()
         };
-        if let Err(e) = analysis::attach_structure(buf, META_NAME, &structure(META_NAME)) {
+        if let Err(e) =
+            analysis::attach_structure(buf, META_NAME, &structure(&META_NAME.to_string_lossy()))
+        {
             gst::warning!(CAT, imp = self, "could not attach the anomaly score: {e}");
         }
         if anomalous != state.anomalous {

@@ -3,6 +3,8 @@
 //! GRAY8 source, frames as core images, and results as a structure on each buffer
 //! (GstCustomMeta, readable from C, Rust and Python without decoding pixels).
 
+use std::ffi::CStr;
+
 use gst::glib;
 use gst::prelude::*;
 use gst_video::prelude::*;
@@ -111,11 +113,12 @@ pub fn write_gray8(
 }
 
 /// Registers a custom meta named `name` that is copied along with buffer copies.
-pub fn register_structure_meta(name: &'static str) {
-    if gst::meta::CustomMeta::is_registered(name) {
+pub fn register_structure_meta(name: &'static CStr) {
+    let text = name.to_str().expect("meta names are ASCII");
+    if gst::meta::CustomMeta::is_registered(text) {
         return;
     }
-    gst::meta::CustomMeta::register_with_transform(name, &[], move |dest, meta, _src, kind| {
+    gst::meta::CustomMeta::register_with_transform(text, &[], move |dest, meta, _src, kind| {
         kind == glib::Quark::from_str("gst-copy")
             && attach_structure(dest, name, meta.structure()).is_ok()
     });
@@ -124,11 +127,22 @@ pub fn register_structure_meta(name: &'static str) {
 /// Adds the custom meta `name` holding the fields of `fields` to `buf`.
 pub fn attach_structure(
     buf: &mut gst::BufferRef,
-    name: &str,
+    name: &'static CStr,
     fields: &gst::StructureRef,
 ) -> Result<(), glib::BoolError> {
-    let mut meta = gst::meta::CustomMeta::add(buf, name)?;
-    let s = meta.mut_structure();
+    // Through the C API with a C string: the binding's `CustomMeta::add` makes a C copy of the
+    // name on the heap at every call, and this runs for every frame.
+    // SAFETY: `buf` is writable (we hold it mutably); a non-null meta returned by GStreamer
+    // lives as long as the buffer and owns its structure.
+    let s = unsafe {
+        let meta = gst::ffi::gst_buffer_add_custom_meta(buf.as_mut_ptr(), name.as_ptr());
+        if meta.is_null() {
+            return Err(glib::bool_error!(
+                "the custom meta {name:?} is not registered"
+            ));
+        }
+        gst::StructureRef::from_glib_borrow_mut(gst::ffi::gst_custom_meta_get_structure(meta))
+    };
     for (field, value) in fields.iter() {
         s.set_value(field, value.clone());
     }

@@ -271,7 +271,11 @@ fn blend_row<const BPP: usize>(
         return;
     }
     let blend = |old: u8, new: f32| {
-        let new = if new.is_nan() { 0.0 } else { new.clamp(0.0, 255.0) };
+        let new = if new.is_nan() {
+            0.0
+        } else {
+            new.clamp(0.0, 255.0)
+        };
         let old = old as f32;
         (old + (new - old) * strength + 0.5) as u8
     };

@@ -117,8 +117,12 @@ impl ImageOutput {
             height: frame.height,
         };
         self.frame_rgb.resize(frame_size.rgb_len(), 0);
-        self.resizer
-            .resize(&self.region_rgb, image.size, &mut self.frame_rgb, frame_size)?;
+        self.resizer.resize(
+            &self.region_rgb,
+            image.size,
+            &mut self.frame_rgb,
+            frame_size,
+        )?;
         blend_rgb8(&self.frame_rgb, frame, strength);
         Ok(())
     }

@@ -24,7 +24,7 @@ use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions
 use crate::core::{ImageRef, RunOutput, Runner, Task, TensorInput, TensorLayout};
 
 /// The name of the custom meta on every output buffer.
-pub const META_NAME: &str = "GstAutoencoderSegmentationMeta";
+pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderSegmentationMeta";
 /// The structure name of the bus message `post-messages` posts.
 pub const MESSAGE_NAME: &str = "autoencoder-segmentation";
 const MODEL_KIND: &str = "segmentation";
@@ -558,7 +558,9 @@ impl Segmentation {
                 )
                 .build()
         };
-        if let Err(e) = analysis::attach_structure(buf, META_NAME, &structure(META_NAME)) {
+        if let Err(e) =
+            analysis::attach_structure(buf, META_NAME, &structure(&META_NAME.to_string_lossy()))
+        {
             gst::warning!(CAT, imp = self, "could not attach the class fractions: {e}");
         }
         if settings.post_messages {
