@@ -135,10 +135,17 @@ fn props(common: &Common) -> HashMap<String, String> {
 }
 
 fn print_line(runner: &str, common: &Common, frames: u64, fps: f64, latency: Option<Duration>) {
-    let config = common.config.clone().unwrap_or_else(|| common.props.clone());
+    let config = common
+        .config
+        .clone()
+        .unwrap_or_else(|| common.props.clone());
     println!(
         "{runner},{},{},{},{},{frames},{fps:.2},{},{:.1}",
-        common.model.file_stem().unwrap_or_default().to_string_lossy(),
+        common
+            .model
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy(),
         config.replace(',', ";"),
         common.width,
         common.height,
@@ -343,7 +350,9 @@ fn element_run(common: &Common, element: &str, seconds: f64, live: bool) -> Resu
         }
         let t = timings.lock().unwrap();
         let enough = t.out.len() >= 4
-            && t.out.first().is_some_and(|f| f.elapsed().as_secs_f64() >= seconds);
+            && t.out
+                .first()
+                .is_some_and(|f| f.elapsed().as_secs_f64() >= seconds);
         if enough || (t.out.is_empty() && Instant::now() > deadline + Duration::from_secs(60)) {
             break;
         }
@@ -374,17 +383,17 @@ fn soak(common: &Common, element: &str, frames: u64) -> Result<()> {
     {
         let (count, marks) = (Arc::clone(&count), Arc::clone(&marks));
         let step = (frames / 10).max(1);
-        under_test.static_pad("src").unwrap().add_probe(
-            gst::PadProbeType::BUFFER,
-            move |_, _| {
+        under_test
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 let mut n = count.lock().unwrap();
                 *n += 1;
                 if *n % step == 0 || *n == 100 {
                     marks.lock().unwrap().push((*n, rss_mb()));
                 }
                 gst::PadProbeReturn::Ok
-            },
-        );
+            });
     }
     let start = Instant::now();
     pipeline.set_state(gst::State::Playing)?;
