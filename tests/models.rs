@@ -25,9 +25,15 @@ struct Shipped {
     channels: Option<usize>,
 }
 
-const SHIPPED: [Shipped; 4] = [
+const SHIPPED: [Shipped; 5] = [
     Shipped {
         file: "style_mosaic",
+        kind: "style",
+        output: "output",
+        channels: Some(3),
+    },
+    Shipped {
+        file: "style_mosaic_rt",
         kind: "style",
         output: "output",
         channels: Some(3),
