@@ -535,10 +535,7 @@ impl Anomaly {
         } = state;
         let (width, height) = (image.width, image.height);
         let result = if due {
-            let tensor = input.layout(width, height);
-            runner
-                .submit(tensor, |dst| input.fill(image, tensor, dst))
-                .map(drop)
+            runner.submit_frame(input, image).map(drop)
         } else {
             Ok(())
         };
@@ -561,9 +558,8 @@ impl Anomaly {
                 })
                 .and_then(|drawn| drawn)
         });
-        if due && !runner.is_background() {
-            self.latency
-                .update(self.obj().upcast_ref(), *CAT, runner.last_duration());
+        if due {
+            self.latency.record(self.obj().upcast_ref(), *CAT, runner);
         }
         result.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
+use crate::core::{Runner, Task};
+
 /// How much slower than reported inference may get before the pipeline is told.
 const REPORT_MARGIN: f64 = 1.25;
 
@@ -46,6 +48,19 @@ impl ReportedLatency {
                 new / 1_000_000
             );
             let _ = element.post_message(gst::message::Latency::builder().src(element).build());
+        }
+    }
+
+    /// Records the last inference of a blocking `runner` (frames do not wait in non-blocking
+    /// mode, so nothing is added there).
+    pub fn record<T: Task>(
+        &self,
+        element: &gst::Element,
+        cat: gst::DebugCategory,
+        runner: &Runner<T>,
+    ) {
+        if !runner.is_background() {
+            self.update(element, cat, runner.last_duration());
         }
     }
 

@@ -11,8 +11,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::convert::ImageRef;
 use super::session::{InferenceSession, RunOutput};
-use super::tensor_input::TensorLayout;
+use super::tensor_input::{TensorInput, TensorLayout};
 
 /// What an element makes of the model's output.
 pub trait Task: Send + 'static {
@@ -182,6 +183,16 @@ impl<T: Task> Runner<T> {
                 Ok(true)
             }
         }
+    }
+
+    /// [`Runner::submit`] for a frame: its tensor, laid out and filled by `input`.
+    pub fn submit_frame(
+        &mut self,
+        input: &mut TensorInput,
+        frame: &ImageRef,
+    ) -> Result<bool, String> {
+        let layout = input.layout(frame.width, frame.height);
+        self.submit(layout, |tensor| input.fill(frame, layout, tensor))
     }
 
     /// Hands the newest result to `use_result` (None before the first one finishes).

@@ -308,9 +308,8 @@ impl VideoFilterImpl for StyleTransfer {
             stride,
             layout,
         };
-        let tensor = input.layout(width, height);
         let result = runner
-            .submit(tensor, |dst| input.fill(&image.as_ref(), tensor, dst))
+            .submit_frame(input, &image.as_ref())
             .and_then(|_| {
                 runner.with_latest(|latest| match latest {
                     Some(latest) => output.draw(latest.output, &mut image, strength),
@@ -318,10 +317,7 @@ impl VideoFilterImpl for StyleTransfer {
                 })
             })
             .and_then(|drawn| drawn);
-        if !runner.is_background() {
-            self.latency
-                .update(self.obj().upcast_ref(), *CAT, runner.last_duration());
-        }
+        self.latency.record(self.obj().upcast_ref(), *CAT, runner);
         result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
             gst::FlowError::Error
