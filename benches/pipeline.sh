@@ -35,6 +35,8 @@ style_mosaic_rt|onnxstyletransfer|inference-scale=0.5
 pencil_sketch|onnxstyletransfer|
 segmentation_unet|onnxsegmentation|
 segmentation_unet|onnxsegmentation|inference-scale=0.35
+segmentation_unet_int8|onnxsegmentation|
+segmentation_unet_int8|onnxsegmentation|inference-scale=0.35
 anomaly_brick|onnxanomaly|"
 
 for size in 640x360 1280x720; do
@@ -72,6 +74,7 @@ done
 # Live: a 30 fps source into a synchronised sink; fps is what reaches the sink.
 live="style_mosaic_rt|onnxstyletransfer|inference-scale=0.5
 segmentation_unet|onnxsegmentation|inference-scale=0.35
+segmentation_unet_int8|onnxsegmentation|inference-scale=0.35
 style_mosaic|onnxstyletransfer|
 style_mosaic|onnxstyletransfer|non-blocking=true"
 while IFS='|' read -r model element props; do

@@ -25,7 +25,7 @@ struct Shipped {
     channels: Option<usize>,
 }
 
-const SHIPPED: [Shipped; 5] = [
+const SHIPPED: [Shipped; 6] = [
     Shipped {
         file: "style_mosaic",
         kind: "style",
@@ -46,6 +46,12 @@ const SHIPPED: [Shipped; 5] = [
     },
     Shipped {
         file: "segmentation_unet",
+        kind: "segmentation",
+        output: "scores",
+        channels: None,
+    },
+    Shipped {
+        file: "segmentation_unet_int8",
         kind: "segmentation",
         output: "scores",
         channels: None,
@@ -232,29 +238,35 @@ fn element_output(launch: &str) -> Vec<u8> {
 }
 
 #[test]
-fn shipped_segmentation_model_classes_match_python() {
+fn shipped_segmentation_models_classes_match_python() {
     init();
-    let scores = reference_output("segmentation_unet");
-    let k = scores.len() / (REF_W * REF_H);
-    let plane = REF_W * REF_H;
-    let expected: Vec<u8> = (0..plane)
-        .map(|i| {
-            let mut best = 0;
-            for c in 1..k {
-                if scores[c * plane + i] > scores[best * plane + i] {
-                    best = c;
+    for m in SHIPPED.iter().filter(|m| m.kind == "segmentation") {
+        let scores = reference_output(m.file);
+        let k = scores.len() / (REF_W * REF_H);
+        let plane = REF_W * REF_H;
+        let expected: Vec<u8> = (0..plane)
+            .map(|i| {
+                let mut best = 0;
+                for c in 1..k {
+                    if scores[c * plane + i] > scores[best * plane + i] {
+                        best = c;
+                    }
                 }
-            }
-            best as u8
-        })
-        .collect();
-    let got = element_output(&format!(
-        "onnxsegmentation model-file={} output=classes",
-        models_dir().join("segmentation_unet.onnx").display()
-    ));
-    let same = got.iter().zip(&expected).filter(|(a, b)| a == b).count();
-    // Pixels whose two best scores differ by float rounding alone may flip.
-    assert!(same * 1000 >= plane * 998, "{same} of {plane} pixels agree");
+                best as u8
+            })
+            .collect();
+        let got = element_output(&format!(
+            "onnxsegmentation model-file={} output=classes",
+            models_dir().join(format!("{}.onnx", m.file)).display()
+        ));
+        let same = got.iter().zip(&expected).filter(|(a, b)| a == b).count();
+        // Pixels whose two best scores differ by float rounding alone may flip.
+        assert!(
+            same * 1000 >= plane * 998,
+            "{}: {same} of {plane} pixels agree",
+            m.file
+        );
+    }
 }
 
 #[test]
