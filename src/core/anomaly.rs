@@ -28,8 +28,9 @@ pub struct ErrorMap {
 struct Scratch {
     input: [Vec<f32>; 3],
     reconstruction: [Vec<f32>; 3],
+    /// The error before smoothing.
+    raw_error: Vec<f32>,
     ssim_sum: Vec<f32>,
-    product: Vec<f32>,
     blurred: [Vec<f32>; 5],
     blur: Blur,
 }
@@ -45,6 +46,7 @@ pub struct Planes<'a> {
 
 impl Planes<'_> {
     /// Copies the top-left `width` x `height` of channel `c`, in 0..1, into `out`.
+    #[inline(always)]
     fn crop_into(&self, c: usize, width: usize, height: usize, out: &mut Vec<f32>) {
         let plane = &self.values[c * self.plane_width * self.plane_height..];
         let (scale, offset) = self.to_unit[c];
@@ -79,6 +81,43 @@ impl ErrorMap {
                 ));
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.compute_avx2(input, reconstruction, width, height, ssim_weight) };
+            self.normalise(error_scale);
+            return Ok(());
+        }
+        self.compute_checked(input, reconstruction, width, height, ssim_weight);
+        self.normalise(error_scale);
+        Ok(())
+    }
+
+    /// The same code as `compute_checked`, compiled for AVX2 (8 floats per instruction, where
+    /// the baseline x86-64 target has 4); the error map is compute bound.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn compute_avx2(
+        &mut self,
+        input: &Planes,
+        reconstruction: &Planes,
+        width: usize,
+        height: usize,
+        ssim_weight: f32,
+    ) {
+        self.compute_checked(input, reconstruction, width, height, ssim_weight)
+    }
+
+    /// The smoothed, unnormalised error of a region `compute` has checked.
+    #[inline(always)]
+    fn compute_checked(
+        &mut self,
+        input: &Planes,
+        reconstruction: &Planes,
+        width: usize,
+        height: usize,
+        ssim_weight: f32,
+    ) {
         let n = width * height;
         let s = &mut self.scratch;
         for c in 0..3 {
@@ -86,36 +125,38 @@ impl ErrorMap {
             reconstruction.crop_into(c, width, height, &mut s.reconstruction[c]);
         }
         // L2 over channels.
-        let error = &mut self.values;
-        error.clear();
-        error.resize(n, 0.0);
-        for c in 0..3 {
-            for ((e, a), b) in error.iter_mut().zip(&s.input[c]).zip(&s.reconstruction[c]) {
-                *e += (a - b) * (a - b);
-            }
-        }
-        for e in error.iter_mut() {
-            *e = (1.0 - ssim_weight) * e.sqrt();
+        let [a0, a1, a2] = &s.input;
+        let [b0, b1, b2] = &s.reconstruction;
+        let raw = &mut s.raw_error;
+        raw.resize(n, 0.0);
+        for i in 0..n {
+            let (d0, d1, d2) = (a0[i] - b0[i], a1[i] - b1[i], a2[i] - b2[i]);
+            raw[i] = (1.0 - ssim_weight) * (d0 * d0 + d1 * d1 + d2 * d2).sqrt();
         }
         if ssim_weight > 0.0 {
-            s.ssim_sum.clear();
-            s.ssim_sum.resize(n, 0.0);
             for c in 0..3 {
                 add_ssim(s, c, width, height);
             }
-            for (e, sum) in error.iter_mut().zip(&s.ssim_sum) {
+            for (e, sum) in s.raw_error.iter_mut().zip(&s.ssim_sum) {
                 *e += ssim_weight * (1.0 - sum / 3.0).max(0.0);
             }
         }
-        let [smoothed, ..] = &mut s.blurred;
-        s.blur.run(error, width, height, SMOOTH_SIGMA, smoothed);
-        let scale = error_scale.max(f32::MIN_POSITIVE);
-        for (e, v) in error.iter_mut().zip(smoothed.iter()) {
-            *e = if v.is_finite() { v / scale } else { 0.0 };
-        }
+        s.blur.run(
+            Source::Plane(&s.raw_error),
+            width,
+            height,
+            SMOOTH_SIGMA,
+            &mut self.values,
+        );
         self.width = width;
         self.height = height;
-        Ok(())
+    }
+
+    fn normalise(&mut self, error_scale: f32) {
+        let scale = error_scale.max(f32::MIN_POSITIVE);
+        for e in self.values.iter_mut() {
+            *e = if e.is_finite() { *e / scale } else { 0.0 };
+        }
     }
 
     /// The frame's anomaly score: the `percentile` (0..100) of the normalised error.
@@ -164,25 +205,36 @@ impl ErrorMap {
     }
 }
 
-/// Adds channel `c`'s per-pixel SSIM to `s.ssim_sum`.
+/// Adds channel `c`'s per-pixel SSIM to `s.ssim_sum` (channel 0 starts it).
+#[inline(always)]
 fn add_ssim(s: &mut Scratch, c: usize, width: usize, height: usize) {
     let (a, b) = (&s.input[c], &s.reconstruction[c]);
-    let [mu_a, mu_b, aa, bb, ab] = &mut s.blurred;
-    s.blur.run(a, width, height, SSIM_SIGMA, mu_a);
-    s.blur.run(b, width, height, SSIM_SIGMA, mu_b);
-    for (target, (x, y)) in [(&mut *aa, (a, a)), (&mut *bb, (b, b)), (&mut *ab, (a, b))] {
-        s.product.clear();
-        s.product.extend(x.iter().zip(y.iter()).map(|(p, q)| p * q));
-        s.blur.run(&s.product, width, height, SSIM_SIGMA, target);
+    let sources = [
+        Source::Plane(a),
+        Source::Plane(b),
+        Source::Product(a, a),
+        Source::Product(b, b),
+        Source::Product(a, b),
+    ];
+    for (source, target) in sources.into_iter().zip(&mut s.blurred) {
+        s.blur.run(source, width, height, SSIM_SIGMA, target);
     }
+    let [mu_a, mu_b, aa, bb, ab] = &s.blurred;
     let (c1, c2) = (0.01f32.powi(2), 0.03f32.powi(2));
-    for i in 0..a.len() {
-        let (ma, mb) = (mu_a[i], mu_b[i]);
-        let var_a = aa[i] - ma * ma;
-        let var_b = bb[i] - mb * mb;
-        let cov = ab[i] - ma * mb;
-        s.ssim_sum[i] += ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
+    let sum = &mut s.ssim_sum;
+    sum.resize(a.len(), 0.0);
+    let first = c == 0;
+    let moments = mu_a
+        .iter()
+        .zip(mu_b.iter())
+        .zip(aa.iter().zip(bb.iter()).zip(ab.iter()));
+    for (v, ((&ma, &mb), ((&aa, &bb), &ab))) in sum.iter_mut().zip(moments) {
+        let var_a = aa - ma * ma;
+        let var_b = bb - mb * mb;
+        let cov = ab - ma * mb;
+        let ssim = ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
             / ((ma * ma + mb * mb + c1) * (var_a + var_b + c2));
+        *v = if first { ssim } else { *v + ssim };
     }
 }
 
@@ -199,11 +251,21 @@ pub fn reconstruction_size(shape: &[i64], len: usize) -> Result<(usize, usize), 
     }
 }
 
-/// Separable Gaussian blur with mirrored borders (reflect-101), written so that both passes
-/// run over contiguous rows (vectorised by the compiler); buffers kept between calls.
+/// What a blur reads: a plane, or the pixel-wise product of two (SSIM's second moments),
+/// formed row by row so that the product plane is never stored.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Plane(&'a [f32]),
+    Product(&'a [f32], &'a [f32]),
+}
+
+/// Separable Gaussian blur with mirrored borders (reflect-101). Both passes run over
+/// contiguous rows and fold the symmetric taps (`k * (left + right)`), so the compiler
+/// vectorises them; buffers are kept between calls.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Blur {
-    kernel: Vec<f32>,
+    /// The kernel's centre weight, then the weight at distance 1, 2, ... (it is symmetric).
+    half_kernel: Vec<f32>,
     sigma: f32,
     /// One row with its mirrored margins, and the horizontal pass's output.
     padded: Vec<f32>,
@@ -211,37 +273,58 @@ struct Blur {
 }
 
 impl Blur {
-    fn run(&mut self, src: &[f32], width: usize, height: usize, sigma: f32, out: &mut Vec<f32>) {
-        if self.sigma != sigma || self.kernel.is_empty() {
-            self.kernel = gaussian_kernel(sigma);
+    #[inline(always)]
+    fn run(&mut self, src: Source, width: usize, height: usize, sigma: f32, out: &mut Vec<f32>) {
+        if self.sigma != sigma || self.half_kernel.is_empty() {
+            self.half_kernel = gaussian_half_kernel(sigma);
             self.sigma = sigma;
         }
-        let r = self.kernel.len() / 2;
-        let kernel = &self.kernel;
-        self.horizontal.clear();
-        self.horizontal.resize(src.len(), 0.0);
+        let kernel = &self.half_kernel;
+        let (k0, r) = (kernel[0], kernel.len() - 1);
+        let n = width * height;
+        self.horizontal.resize(n, 0.0);
         self.padded.resize(width + 2 * r, 0.0);
-        for (row, dst) in src
-            .chunks_exact(width)
-            .zip(self.horizontal.chunks_exact_mut(width))
-        {
-            for (i, p) in self.padded.iter_mut().enumerate() {
-                *p = row[reflect(i as isize - r as isize, width)];
+        let padded = &mut self.padded;
+        for (y, dst) in self.horizontal.chunks_exact_mut(width).enumerate() {
+            let row = y * width..(y + 1) * width;
+            let middle = &mut padded[r..r + width];
+            match src {
+                Source::Plane(p) => middle.copy_from_slice(&p[row]),
+                Source::Product(a, b) => {
+                    for ((m, x), y) in middle.iter_mut().zip(&a[row.clone()]).zip(&b[row]) {
+                        *m = x * y;
+                    }
+                }
             }
-            for (k, &w) in kernel.iter().enumerate() {
-                for (d, &p) in dst.iter_mut().zip(&self.padded[k..k + width]) {
-                    *d += w * p;
+            for i in 1..=r {
+                padded[r - i] = padded[r + reflect(-(i as isize), width)];
+                padded[r + width - 1 + i] = padded[r + reflect((width - 1 + i) as isize, width)];
+            }
+            for (d, p) in dst.iter_mut().zip(&padded[r..r + width]) {
+                *d = k0 * p;
+            }
+            for (j, &k) in kernel.iter().enumerate().skip(1) {
+                let left = &padded[r - j..r - j + width];
+                let right = &padded[r + j..r + j + width];
+                for ((d, a), b) in dst.iter_mut().zip(left).zip(right) {
+                    *d += k * (a + b);
                 }
             }
         }
-        out.clear();
-        out.resize(src.len(), 0.0);
+        out.resize(n, 0.0);
+        let horizontal = &self.horizontal;
+        let row = |y: isize| {
+            let y = reflect(y, height);
+            &horizontal[y * width..(y + 1) * width]
+        };
         for (y, dst) in out.chunks_exact_mut(width).enumerate() {
-            for (k, &w) in kernel.iter().enumerate() {
-                let sy = reflect(y as isize + k as isize - r as isize, height);
-                let row = &self.horizontal[sy * width..(sy + 1) * width];
-                for (d, &p) in dst.iter_mut().zip(row) {
-                    *d += w * p;
+            for (d, p) in dst.iter_mut().zip(row(y as isize)) {
+                *d = k0 * p;
+            }
+            for (j, &k) in kernel.iter().enumerate().skip(1) {
+                let (up, down) = (row(y as isize - j as isize), row((y + j) as isize));
+                for ((d, a), b) in dst.iter_mut().zip(up).zip(down) {
+                    *d += k * (a + b);
                 }
             }
         }
@@ -262,12 +345,13 @@ fn reflect(i: isize, n: usize) -> usize {
     i as usize
 }
 
-fn gaussian_kernel(sigma: f32) -> Vec<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let k: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+/// The normalised Gaussian of `sigma` over +-3 sigma: the centre weight, then distance 1, 2, ...
+fn gaussian_half_kernel(sigma: f32) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil() as usize;
+    let k: Vec<f32> = (0..=radius)
+        .map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp())
         .collect();
-    let sum: f32 = k.iter().sum();
+    let sum = k[0] + 2.0 * k[1..].iter().sum::<f32>();
     k.into_iter().map(|v| v / sum).collect()
 }
 
@@ -287,8 +371,8 @@ pub struct HeatmapStyle {
 /// Steps of the colour map lookup table (finer than a byte, so no visible banding).
 const HEAT_STEPS: usize = 1024;
 
-/// The colour of a normalised error `e` (inferno: perceptually uniform, dark to bright).
-pub fn heat_colour(e: f32, max_error: f32) -> [u8; 3] {
+/// The inferno colour map (perceptually uniform, dark to bright) as a lookup table.
+fn inferno() -> &'static [[u8; 3]] {
     static INFERNO: LazyLock<Vec<[u8; 3]>> = LazyLock::new(|| {
         (0..HEAT_STEPS)
             .map(|i| {
@@ -297,46 +381,101 @@ pub fn heat_colour(e: f32, max_error: f32) -> [u8; 3] {
             })
             .collect()
     });
+    &INFERNO
+}
+
+/// The colour of a normalised error `e`, `max_error` at the top of the colour map.
+pub fn heat_colour(e: f32, max_error: f32) -> [u8; 3] {
+    heat_colour_in(inferno(), e, max_error)
+}
+
+#[inline(always)]
+fn heat_colour_in(lut: &[[u8; 3]], e: f32, max_error: f32) -> [u8; 3] {
     let t = if max_error > 0.0 {
         (e / max_error).clamp(0.0, 1.0)
     } else {
         1.0
     };
-    INFERNO[(t * (HEAT_STEPS - 1) as f32).round() as usize]
+    // t >= 0, so + 0.5 then truncation rounds (f32::round is a libm call on baseline x86-64).
+    lut[(t * (HEAT_STEPS - 1) as f32 + 0.5) as usize]
 }
 
 /// Draws `map` over `frame` as `style` says; `map` is best at the frame's size (else sampled
 /// nearest).
 pub fn draw_heatmap(frame: &mut ImageMut, map: &ErrorMap, style: &HeatmapStyle) {
     let (width, height) = (frame.width, frame.height);
-    let offsets = frame.layout.rgb_offsets;
-    let alpha = style.alpha.clamp(0.0, 1.0);
     let row_len = frame.layout.row_bytes(width);
     let same_size = (map.width, map.height) == (width, height);
-    let draw = |px: &mut [u8], e: f32| {
-        if e < style.threshold {
-            if style.alone {
-                offsets.iter().for_each(|&o| px[o] = 0);
-            }
-            return;
-        }
-        let colour = heat_colour(e, style.max_error);
-        for (k, &o) in offsets.iter().enumerate() {
-            let old = if style.alone { 0.0 } else { px[o] as f32 };
-            px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
-        }
-    };
+    let pen = HeatPen::new(inferno(), frame.layout.rgb_offsets, style);
     for y in 0..height {
         let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
-        let pixels = row.chunks_exact_mut(frame.layout.bytes_per_pixel);
+        let bpp = frame.layout.bytes_per_pixel;
         if same_size {
-            for (px, &e) in pixels.zip(&map.values[y * width..(y + 1) * width]) {
-                draw(px, e);
+            let errors = map.values[y * width..(y + 1) * width].iter().copied();
+            match bpp {
+                3 => pen.row::<3>(row, errors),
+                4 => pen.row::<4>(row, errors),
+                n => unreachable!("no {n}-byte pixel layout"),
             }
         } else {
-            for (x, px) in pixels.enumerate() {
-                draw(px, map.at_frame(x, y, width, height));
+            let errors = (0..width).map(|x| map.at_frame(x, y, width, height));
+            match bpp {
+                3 => pen.row::<3>(row, errors),
+                4 => pen.row::<4>(row, errors),
+                n => unreachable!("no {n}-byte pixel layout"),
             }
+        }
+    }
+}
+
+/// What drawing one heatmap pixel needs, resolved once per frame.
+struct HeatPen {
+    lut: &'static [[u8; 3]],
+    offsets: [usize; 3],
+    threshold: f32,
+    alone: bool,
+    /// Lookup table steps per unit of normalised error (None: everything at the top).
+    steps_per_error: Option<f32>,
+    /// Opacity in 1/256ths (integer blending: within a level of the float formula).
+    alpha_256: u32,
+}
+
+impl HeatPen {
+    fn new(lut: &'static [[u8; 3]], offsets: [usize; 3], style: &HeatmapStyle) -> Self {
+        Self {
+            lut,
+            offsets,
+            threshold: style.threshold,
+            alone: style.alone,
+            steps_per_error: (style.max_error > 0.0)
+                .then(|| (HEAT_STEPS - 1) as f32 / style.max_error),
+            alpha_256: (style.alpha.clamp(0.0, 1.0) * 256.0 + 0.5) as u32,
+        }
+    }
+
+    /// One row of `BPP`-byte pixels (the pixel size known at compile time, as in convert.rs).
+    #[inline(always)]
+    fn row<const BPP: usize>(&self, row: &mut [u8], errors: impl Iterator<Item = f32>) {
+        let [o0, o1, o2] = self.offsets;
+        let top = (HEAT_STEPS - 1) as f32;
+        let a = self.alpha_256;
+        let blend = |old: u8, new: u8| ((old as u32 * (256 - a) + new as u32 * a + 128) >> 8) as u8;
+        for (px, e) in row.chunks_exact_mut(BPP).zip(errors) {
+            if e < self.threshold {
+                if self.alone {
+                    (px[o0], px[o1], px[o2]) = (0, 0, 0);
+                }
+                continue;
+            }
+            // e >= 0 here, so + 0.5 then truncation rounds; the cast saturates.
+            let step = self.steps_per_error.map_or(top, |k| (e * k + 0.5).min(top));
+            let colour = self.lut[step as usize];
+            if self.alone {
+                (px[o0], px[o1], px[o2]) = (0, 0, 0);
+            }
+            px[o0] = blend(px[o0], colour[0]);
+            px[o1] = blend(px[o1], colour[1]);
+            px[o2] = blend(px[o2], colour[2]);
         }
     }
 }
