@@ -6,7 +6,6 @@ reference (input and output) so that a re-export that changes behaviour is notic
 import os
 
 import numpy as np
-import torch
 
 OPSET = 17
 # The stored reference runs at this size (a multiple of 8 and of 16).
@@ -16,6 +15,7 @@ REF_W, REF_H = 64, 48
 def export(net, path, output_name, metadata):
     """Writes `net` to `path` with input `input` [1,3,H,W] and output `output_name`."""
     import onnx
+    import torch  # here, so write_reference (used by models.quantize) needs no torch
 
     net = net.eval().cpu()
     dummy = torch.rand(1, 3, 64, 64)
@@ -68,6 +68,8 @@ def write_reference(path, output_name):
 
 def main(argv=None):
     import argparse
+
+    import torch
 
     from .train import HERE, export_checkpoint
 

@@ -23,7 +23,16 @@ struct Shipped {
     output: &'static str,
     /// Output channels (None: the number of classes in the metadata).
     channels: Option<usize>,
+    /// Largest difference allowed from the stored Python output.
+    tolerance: f32,
 }
+
+/// fp32 models: float rounding only.
+const FP32: f32 = 1e-4;
+/// int8 models: the stored output was computed on another CPU, whose int8 kernels may be other
+/// ones (VNNI or not). The 7-bit weights keep their integer sums exact on every CPU, but the
+/// requantisation between layers may round one step apart: allow two output steps (1/255 each).
+const INT8: f32 = 2.0 / 255.0 + 1e-4;
 
 const SHIPPED: [Shipped; 6] = [
     Shipped {
@@ -31,36 +40,42 @@ const SHIPPED: [Shipped; 6] = [
         kind: "style",
         output: "output",
         channels: Some(3),
+        tolerance: FP32,
     },
     Shipped {
         file: "style_mosaic_rt",
         kind: "style",
         output: "output",
         channels: Some(3),
+        tolerance: FP32,
     },
     Shipped {
         file: "style_swirl",
         kind: "style",
         output: "output",
         channels: Some(3),
+        tolerance: FP32,
     },
     Shipped {
         file: "segmentation_unet",
         kind: "segmentation",
         output: "scores",
         channels: None,
+        tolerance: FP32,
     },
     Shipped {
         file: "segmentation_unet_int8",
         kind: "segmentation",
         output: "scores",
         channels: None,
+        tolerance: INT8,
     },
     Shipped {
         file: "anomaly_brick",
         kind: "anomaly",
         output: "reconstruction",
         channels: Some(3),
+        tolerance: FP32,
     },
 ];
 
@@ -186,7 +201,11 @@ fn shipped_models_reproduce_their_stored_reference() {
                 .zip(&expected)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
-            assert!(max_error < 1e-4, "{}: differs by {max_error}", m.file);
+            assert!(
+                max_error <= m.tolerance,
+                "{}: differs by {max_error}",
+                m.file
+            );
         }
     }
 }
