@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets --quiet -- -D warnings
-cargo test --locked
+cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
+cargo test --locked --features fault-injection
 # The training code's own tests: they need torch and skip, saying so, where it is missing.
 python3 -m unittest discover -v -s models/tests -t .
 example_out=$(mktemp -d)

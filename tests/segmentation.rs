@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use gst::prelude::*;
 use gst_video::VideoFormat;
-use gst_video::prelude::*;
 
 const W: usize = 33;
 const H: usize = 25;
@@ -16,33 +15,6 @@ const COLOURS: [[u8; 3]; 3] = [[250, 20, 20], [20, 250, 20], [20, 20, 250]];
 
 fn segment(model: &str, extra: &str) -> String {
     format!("onnxsegmentation model-file={} {extra}", fixture_str(model))
-}
-
-/// The dominant channel of each pixel (the first on ties), as the element must find it.
-fn dominant(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|p| {
-            let mut best = 0;
-            for c in 1..3 {
-                if p[c] > p[best] {
-                    best = c;
-                }
-            }
-            best as u8
-        })
-        .collect()
-}
-
-fn gray8(buffer: &gst::BufferRef, width: usize, height: usize) -> Vec<u8> {
-    let info = gst_video::VideoInfo::builder(VideoFormat::Gray8, width as u32, height as u32)
-        .build()
-        .unwrap();
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    (0..height)
-        .flat_map(|y| data[y * stride..y * stride + width].to_vec())
-        .collect()
 }
 
 fn fractions_meta(buffer: &gst::BufferRef) -> (Vec<String>, Vec<f64>) {
@@ -234,7 +206,7 @@ fn a_palette_shorter_than_the_classes_is_a_clear_error() {
     .unwrap();
     let err = start_error(&pipeline);
     assert!(
-        err.contains("the palette has 2 colours for 3 classes"),
+        err.contains("the palette (property 'palette') has 2 colours for 3 classes"),
         "{err}"
     );
 }

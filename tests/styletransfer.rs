@@ -306,7 +306,7 @@ fn a_file_that_is_not_onnx_is_a_clear_error() {
     let path = fixture_str("not_onnx.onnx");
     let err = start_error(&pipeline_with(&format!("model-file={path}")));
     assert!(
-        err.contains(&format!("could not load model '{path}'")),
+        err.contains(&format!("model file '{path}' is not a valid ONNX model")),
         "{err}"
     );
     let dir = fixture_str("");

@@ -19,7 +19,8 @@ use gst_base::subclass::prelude::*;
 
 use crate::common::latency::ReportedLatency;
 use crate::common::model_settings::{ModelSettings, start_runner, start_session};
-use crate::common::{analysis, check_kind, refuse_while_running};
+use crate::common::non_finite::NonFiniteWarning;
+use crate::common::{analysis, check_kind, finish_at_eos, refuse_while_running};
 use crate::core::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
@@ -161,6 +162,7 @@ pub struct Anomaly {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     latency: ReportedLatency,
+    non_finite: NonFiniteWarning,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -371,9 +373,12 @@ impl BaseTransformImpl for Anomaly {
                 ));
             }
         };
-        let ssim_weight = number("error_ssim_weight")?
-            .unwrap_or(DEFAULT_SSIM_WEIGHT)
-            .min(1.0);
+        let ssim_weight = number("error_ssim_weight")?.unwrap_or(DEFAULT_SSIM_WEIGHT);
+        if ssim_weight > 1.0 {
+            return Err(fail(format!(
+                "metadata key 'error_ssim_weight' is {ssim_weight}; expected a number from 0 to 1"
+            )));
+        }
         let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
         let active = session.provider().name().to_owned();
         let task = AnomalyTask::new(&pre, error_scale, ssim_weight);
@@ -391,7 +396,17 @@ impl BaseTransformImpl for Anomaly {
         });
         self.settings.lock().unwrap().model.active_provider = active;
         self.latency.reset();
+        self.non_finite.reset();
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_ref()
+        {
+            finish_at_eos(self.obj().upcast_ref(), &state.runner);
+        }
+        self.parent_sink_event(event)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -560,6 +575,7 @@ impl Anomaly {
         });
         if due {
             self.latency.record(self.obj().upcast_ref(), *CAT, runner);
+            self.non_finite.check(self.obj().upcast_ref(), runner);
         }
         result.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);

@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod enums;
 pub mod latency;
 pub mod model_settings;
+pub mod non_finite;
 
 use gst_video::VideoFormat;
 
@@ -78,6 +79,17 @@ pub fn refuse_while_running(
         );
     }
     refuse
+}
+
+/// At EOS, waits for `runner`'s inference in flight and posts its error, if any, so that a
+/// failure of the last frames of a non-blocking run is not lost.
+pub fn finish_at_eos<T: crate::core::Task>(
+    element: &gst::Element,
+    runner: &crate::core::Runner<T>,
+) {
+    if let Err(e) = runner.finish() {
+        gst::element_error!(element, gst::StreamError::Failed, ["{e}"]);
+    }
 }
 
 /// An f32 setting shared with an inference thread (read at every inference, set any time).

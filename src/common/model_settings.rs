@@ -272,12 +272,17 @@ pub fn start_session(
     let overrides = settings
         .overrides()
         .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
-    let pre = Preprocessing::resolve(&session.description().metadata, &overrides).map_err(|e| {
-        gst::error_msg!(
-            gst::LibraryError::Settings,
-            ["model '{}': {e}", path.display()]
-        )
-    })?;
+    let pre = Preprocessing::resolve(&session.description().metadata, &overrides)
+        .and_then(|pre| {
+            pre.check_fixed_input(&session.description().input)?;
+            Ok(pre)
+        })
+        .map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ["model '{}': {e}", path.display()]
+            )
+        })?;
 
     let provider = session.provider();
     let skipped: Vec<String> = session

@@ -5,6 +5,8 @@
 
 pub mod anomaly;
 pub mod convert;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod image_output;
 pub mod model;
 pub mod resize;
@@ -19,7 +21,7 @@ pub use image_output::{DecodedImage, ImageOutput, decode_image};
 pub use model::{
     ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange,
 };
-pub use runner::{Latest, Runner, Task};
+pub use runner::{Latest, NonFinite, Runner, Task};
 pub use session::{
     InferenceSession, Optimization, Provider, ProviderChoice, RunOutput, SessionConfig,
 };

@@ -178,6 +178,25 @@ impl Preprocessing {
     }
 }
 
+impl Preprocessing {
+    /// A fixed input side must be a multiple of `size_multiple` already: frames are resized to
+    /// a fixed size, never padded, so a model that says otherwise contradicts itself.
+    pub fn check_fixed_input(&self, input: &InputSpec) -> Result<(), String> {
+        for (side, dim) in [("height", input.height), ("width", input.width)] {
+            if let Dim::Fixed(n) = dim
+                && n % self.size_multiple != 0
+            {
+                return Err(format!(
+                    "'{}' is {}, but the model's fixed input {side} {n} is not a multiple of it",
+                    keys::SIZE_MULTIPLE,
+                    self.size_multiple
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The override if set, else the metadata value under `key` parsed, else `default`.
 fn pick<T>(
     override_value: Option<T>,
@@ -403,6 +422,23 @@ mod tests {
                 Preprocessing::resolve(&meta(&[(key, value)]), &Default::default()).expect_err(key);
             assert!(err.contains(expected), "{key}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn a_fixed_size_that_is_not_a_size_multiple_is_refused() {
+        let input = InputSpec::validate("x", true, &[1, 3, 32, 30]).unwrap();
+        let pre = |m: usize| Preprocessing {
+            size_multiple: m,
+            ..Default::default()
+        };
+        assert!(pre(2).check_fixed_input(&input).is_ok());
+        let err = pre(8).check_fixed_input(&input).unwrap_err();
+        assert_eq!(
+            err,
+            "'size_multiple' is 8, but the model's fixed input width 30 is not a multiple of it"
+        );
+        let dynamic = InputSpec::validate("x", true, &[1, 3, -1, -1]).unwrap();
+        assert!(pre(8).check_fixed_input(&dynamic).is_ok());
     }
 
     #[test]

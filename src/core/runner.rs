@@ -48,11 +48,15 @@ impl<T: Task> Engine<T> {
         layout: TensorLayout,
         fill: impl FnOnce(&mut [f32]) -> Result<(), String>,
         out: &mut T::Output,
-    ) -> Result<(), String> {
+    ) -> Result<usize, String> {
         let size = layout.tensor;
         fill(self.session.input_mut(size.height, size.width)?)?;
         let run = self.session.run()?;
-        self.task.read(&run, layout, out)
+        let non_finite = run.non_finite;
+        self.task.read(&run, layout, out)?;
+        #[cfg(feature = "fault-injection")]
+        crate::core::fault::inject(&self.session);
+        Ok(non_finite)
     }
 }
 
@@ -66,6 +70,7 @@ enum Mode<T: Task> {
         output: T::Output,
         generation: u64,
         last: Duration,
+        non_finite: NonFinite,
     },
     Background {
         shared: Arc<Shared<T::Output>>,
@@ -77,7 +82,10 @@ enum Mode<T: Task> {
 
 struct Shared<O> {
     slot: Mutex<Slot<O>>,
+    /// Wakes the worker: a job or stop.
     wake: Condvar,
+    /// Wakes [`Runner::finish`]: the worker became idle.
+    idle: Condvar,
 }
 
 struct Slot<O> {
@@ -88,8 +96,27 @@ struct Slot<O> {
     output: O,
     generation: u64,
     last: Duration,
+    non_finite: NonFinite,
     error: Option<String>,
     stop: bool,
+}
+
+/// Inferences whose output held NaN or infinite values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NonFinite {
+    /// How many inferences had some.
+    pub inferences: u64,
+    /// How many values the latest of them had.
+    pub last_count: usize,
+}
+
+impl NonFinite {
+    fn record(&mut self, count: usize) {
+        if count > 0 {
+            self.inferences += 1;
+            self.last_count = count;
+        }
+    }
 }
 
 impl<T: Task> Runner<T> {
@@ -101,6 +128,7 @@ impl<T: Task> Runner<T> {
                 output: T::Output::default(),
                 generation: 0,
                 last: Duration::ZERO,
+                non_finite: NonFinite::default(),
             },
         }
     }
@@ -115,10 +143,12 @@ impl<T: Task> Runner<T> {
                 output: T::Output::default(),
                 generation: 0,
                 last: Duration::ZERO,
+                non_finite: NonFinite::default(),
                 error: None,
                 stop: false,
             }),
             wake: Condvar::new(),
+            idle: Condvar::new(),
         });
         let engine = Engine { session, task };
         let worker = {
@@ -151,9 +181,10 @@ impl<T: Task> Runner<T> {
                 output,
                 generation,
                 last,
+                non_finite,
             } => {
                 let start = Instant::now();
-                engine.infer(layout, fill, output)?;
+                non_finite.record(engine.infer(layout, fill, output)?);
                 *generation += 1;
                 *last = start.elapsed();
                 Ok(true)
@@ -237,6 +268,27 @@ impl<T: Task> Runner<T> {
         Ok(start.elapsed())
     }
 
+    /// The inferences so far whose output held NaN or infinite values.
+    pub fn non_finite(&self) -> NonFinite {
+        match &self.mode {
+            Mode::Blocking { non_finite, .. } => *non_finite,
+            Mode::Background { shared, .. } => lock(shared).non_finite,
+        }
+    }
+
+    /// Waits for the inference in flight, if any (non-blocking mode), and returns its error:
+    /// at EOS, a failure of the last inferences must not go unreported.
+    pub fn finish(&self) -> Result<(), String> {
+        let Mode::Background { shared, .. } = &self.mode else {
+            return Ok(());
+        };
+        let mut slot = lock(shared);
+        while slot.busy || slot.job.is_some() {
+            slot = shared.idle.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+        slot.error.take().map_or(Ok(()), Err)
+    }
+
     /// How long the last inference took (pre-processing, model, reading the output).
     pub fn last_duration(&self) -> Duration {
         match &self.mode {
@@ -269,6 +321,15 @@ fn lock<O>(shared: &Shared<O>) -> MutexGuard<'_, Slot<O>> {
     shared.slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a panic said, when it said it with a string (as `panic!` does).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// The background thread: waits for a job, runs it, publishes the result.
 fn work<T: Task>(mut engine: Engine<T>, shared: &Shared<T::Output>) {
     let mut scratch = T::Output::default();
@@ -297,17 +358,25 @@ fn work<T: Task>(mut engine: Engine<T>, shared: &Shared<T::Output>) {
                 &mut scratch,
             )
         }))
-        .unwrap_or_else(|_| Err("the inference thread panicked".into()));
+        .unwrap_or_else(|panic| {
+            Err(format!(
+                "the inference thread panicked: {}",
+                panic_text(&*panic)
+            ))
+        });
         let mut slot = lock(shared);
         slot.busy = false;
         slot.returned = Some(tensor);
         match result {
-            Ok(()) => {
+            Ok(non_finite) => {
                 std::mem::swap(&mut slot.output, &mut scratch);
+                slot.non_finite.record(non_finite);
                 slot.generation += 1;
                 slot.last = start.elapsed();
             }
             Err(e) => slot.error = Some(e),
         }
+        drop(slot);
+        shared.idle.notify_all();
     }
 }

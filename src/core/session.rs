@@ -135,7 +135,7 @@ impl InferenceSession {
                 .and_then(|b| with_provider(b, provider, config))
                 .and_then(|mut b| {
                     b.commit_from_file(path)
-                        .map_err(|e| format!("could not load model '{}': {e}", path.display()))
+                        .map_err(|e| explain_load_error(path, &e.to_string()))
                 });
             match attempt {
                 Ok(session) => {
@@ -220,6 +220,7 @@ impl InferenceSession {
             input: bound.input.extract_tensor().1,
             shape,
             values,
+            non_finite: count_non_finite(values),
         })
     }
 }
@@ -229,6 +230,17 @@ pub struct RunOutput<'a> {
     pub input: &'a [f32],
     pub shape: &'a [i64],
     pub values: &'a [f32],
+    /// How many output values are NaN or infinite. The tasks clamp them (NaN as 0, infinities
+    /// to the ends of the range) so that frames stay valid; the element warns about them.
+    pub non_finite: usize,
+}
+
+/// NaN and infinities share the all-ones exponent; counting on the bits vectorises.
+fn count_non_finite(values: &[f32]) -> usize {
+    values
+        .iter()
+        .map(|v| usize::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000))
+        .sum()
 }
 
 /// Tensors bound to a session for one input size.
@@ -309,11 +321,39 @@ fn check_model_file(path: &Path) -> Result<(), String> {
             "model file '{shown}' is a directory, not an ONNX file"
         ));
     }
+    if !meta.is_file() {
+        // A FIFO or a device would block or stream forever in ONNX Runtime's reader.
+        return Err(format!(
+            "model file '{shown}' is not a regular file (a FIFO, socket or device?)"
+        ));
+    }
     if meta.len() == 0 {
         return Err(format!("model file '{shown}' is empty"));
     }
     std::fs::File::open(path).map_err(|e| format!("model file '{shown}' cannot be read: {e}"))?;
     Ok(())
+}
+
+/// ONNX Runtime's load errors, said in the user's terms where we know the cause.
+fn explain_load_error(path: &Path, message: &str) -> String {
+    let shown = path.display();
+    if message.contains("Protobuf parsing failed") {
+        return format!(
+            "model file '{shown}' is not a valid ONNX model (truncated or another format?): {message}"
+        );
+    }
+    const MISSING_DATA: &str = "External data path does not exist: ";
+    if let Some(at) = message.find(MISSING_DATA) {
+        let missing = message[at + MISSING_DATA.len()..].trim().trim_matches('"');
+        let name = Path::new(missing)
+            .file_name()
+            .map_or(missing.into(), |n| n.to_string_lossy());
+        return format!(
+            "model '{shown}' keeps its weights in '{name}', which is not beside it ({missing}): \
+             copy that file along with the model"
+        );
+    }
+    format!("could not load model '{shown}': {message}")
 }
 
 fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionBuilder, String> {
@@ -450,4 +490,50 @@ fn read_metadata(session: &Session) -> Result<HashMap<String, String>, String> {
         .into_iter()
         .filter_map(|k| meta.custom(&k).map(|v| (k, v)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_errors_are_said_in_the_users_terms() {
+        let path = Path::new("/m/model.onnx");
+        let e = explain_load_error(
+            path,
+            "Load model from /m/model.onnx failed:Protobuf parsing failed.",
+        );
+        assert!(
+            e.starts_with("model file '/m/model.onnx' is not a valid ONNX model"),
+            "{e}"
+        );
+        let e = explain_load_error(
+            path,
+            "External data path validation failed for initializer: w. Error: x.cc:619 \
+             ValidateExternalDataPathFromDir External data path does not exist: \"/m/model.onnx.data\"",
+        );
+        assert!(
+            e.starts_with("model '/m/model.onnx' keeps its weights in 'model.onnx.data', which is not beside it (/m/model.onnx.data)"),
+            "{e}"
+        );
+        let e = explain_load_error(path, "something else");
+        assert_eq!(e, "could not load model '/m/model.onnx': something else");
+    }
+
+    #[test]
+    fn counts_nan_and_both_infinities_only() {
+        let values = [
+            0.0,
+            -0.0,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE / 2.0, // subnormal: finite
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        assert_eq!(count_non_finite(&values), 4);
+        assert_eq!(count_non_finite(&[]), 0);
+    }
 }

@@ -19,7 +19,8 @@ use gst_base::subclass::prelude::*;
 
 use crate::common::latency::ReportedLatency;
 use crate::common::model_settings::{ModelSettings, start_runner, start_session};
-use crate::common::{SharedF32, analysis, check_kind, refuse_while_running};
+use crate::common::non_finite::NonFiniteWarning;
+use crate::common::{SharedF32, analysis, check_kind, finish_at_eos, refuse_while_running};
 use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
 use crate::core::{ImageRef, RunOutput, Runner, Task, TensorInput, TensorLayout};
 
@@ -133,6 +134,7 @@ pub struct Segmentation {
     state: Mutex<Option<State>>,
     threshold: SharedF32,
     latency: ReportedLatency,
+    non_finite: NonFiniteWarning,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -334,24 +336,33 @@ impl BaseTransformImpl for Segmentation {
                 class_names.len()
             )));
         }
-        let palette = match (&settings.palette, description.metadata.get("class_colors")) {
-            (Some(p), _) => Palette::parse("palette", p),
-            (None, Some(p)) => Palette::parse("class_colors", p),
-            (None, None) => Ok(Palette::distinct(classes)),
-        }
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+        let (palette_key, palette) =
+            match (&settings.palette, description.metadata.get("class_colors")) {
+                (Some(p), _) => ("property 'palette'", Palette::parse("palette", p)),
+                (None, Some(p)) => (
+                    "metadata key 'class_colors'",
+                    Palette::parse("class_colors", p),
+                ),
+                (None, None) => ("", Ok(Palette::distinct(classes))),
+            };
+        let palette = palette.map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
         if palette.0.len() < classes {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 [
-                    "the palette has {} colours for {classes} classes",
+                    "the palette ({palette_key}) has {} colours for {classes} classes",
                     palette.0.len()
                 ]
             ));
         }
         let binary = match description.metadata.get("output").map(String::as_str) {
             Some("logits") => BinaryScores::Logit,
-            _ => BinaryScores::Probability,
+            None | Some("softmax" | "sigmoid" | "probabilities") => BinaryScores::Probability,
+            Some(other) => {
+                return Err(fail(format!(
+                    "metadata key 'output' is '{other}'; expected 'softmax', 'sigmoid', 'probabilities' or 'logits'"
+                )));
+            }
         };
         let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
         self.threshold.set(settings.live.threshold as f32);
@@ -374,7 +385,17 @@ impl BaseTransformImpl for Segmentation {
         });
         self.settings.lock().unwrap().model.active_provider = active;
         self.latency.reset();
+        self.non_finite.reset();
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_ref()
+        {
+            finish_at_eos(self.obj().upcast_ref(), &state.runner);
+        }
+        self.parent_sink_event(event)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -533,6 +554,7 @@ impl Segmentation {
         });
         if due {
             self.latency.record(self.obj().upcast_ref(), *CAT, runner);
+            self.non_finite.check(self.obj().upcast_ref(), runner);
         }
         result.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);

@@ -19,7 +19,8 @@ use gst_video::subclass::prelude::*;
 
 use crate::common::latency::ReportedLatency;
 use crate::common::model_settings::{ModelSettings, start_runner, start_session};
-use crate::common::{VIDEO_FORMATS, check_kind, pixel_layout, refuse_while_running};
+use crate::common::non_finite::NonFiniteWarning;
+use crate::common::{VIDEO_FORMATS, check_kind, finish_at_eos, pixel_layout, refuse_while_running};
 use crate::core::{
     DecodedImage, ImageMut, ImageOutput, PixelLayout, RunOutput, Runner, Task, TensorInput,
     TensorLayout, decode_image,
@@ -74,6 +75,7 @@ pub struct StyleTransfer {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     latency: ReportedLatency,
+    non_finite: NonFiniteWarning,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -229,6 +231,7 @@ impl BaseTransformImpl for StyleTransfer {
         };
         self.settings.lock().unwrap().model.active_provider = settings.model.active_provider;
         self.latency.reset();
+        self.non_finite.reset();
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
@@ -239,6 +242,15 @@ impl BaseTransformImpl for StyleTransfer {
             self.latency.add_to(query);
         }
         answered
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view()
+            && let Some(state) = self.state.lock().unwrap().as_ref()
+        {
+            finish_at_eos(self.obj().upcast_ref(), &state.runner);
+        }
+        self.parent_sink_event(event)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -318,6 +330,7 @@ impl VideoFilterImpl for StyleTransfer {
             })
             .and_then(|drawn| drawn);
         self.latency.record(self.obj().upcast_ref(), *CAT, runner);
+        self.non_finite.check(self.obj().upcast_ref(), runner);
         result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
             gst::FlowError::Error

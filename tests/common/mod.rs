@@ -162,3 +162,114 @@ pub fn start_error(pipeline: &gst::Pipeline) -> String {
         _ => unreachable!(),
     }
 }
+
+/// `appsrc ! <element> ! appsink`: frames pushed and pulled one by one, caps changed at will.
+pub struct Flow {
+    pub pipeline: gst::Pipeline,
+    pub src: gst_app::AppSrc,
+    pub sink: gst_app::AppSink,
+}
+
+impl Flow {
+    /// `element` is launch syntax, e.g. "onnxstyletransfer name=e model-file=...".
+    pub fn new(element: &str, caps: &gst::Caps) -> Self {
+        init();
+        let pipeline = gst::parse::launch(&format!(
+            "appsrc name=src format=time ! {element} ! appsink name=sink sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        src.set_caps(Some(caps));
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Self {
+            pipeline,
+            src,
+            sink,
+        }
+    }
+
+    /// Pushes `buffer` and returns what comes out (panics on an error message or a timeout).
+    pub fn process(&self, buffer: gst::Buffer) -> gst::Buffer {
+        self.src.push_buffer(buffer).unwrap();
+        match self.sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+            Some(sample) => sample.buffer_owned().unwrap(),
+            None => panic!("no output; bus: {:?}", self.errors()),
+        }
+    }
+
+    /// The error messages on the bus so far, as "message | debug".
+    pub fn errors(&self) -> Vec<String> {
+        self.messages(gst::MessageType::Error)
+    }
+
+    /// The warning messages on the bus so far, as "message | debug".
+    pub fn warnings(&self) -> Vec<String> {
+        self.messages(gst::MessageType::Warning)
+    }
+
+    fn messages(&self, kind: gst::MessageType) -> Vec<String> {
+        let bus = self.pipeline.bus().unwrap();
+        std::iter::from_fn(|| bus.pop_filtered(&[kind]))
+            .map(|m| match m.view() {
+                gst::MessageView::Error(e) => {
+                    format!("{} | {}", e.error(), e.debug().unwrap_or_default())
+                }
+                gst::MessageView::Warning(w) => {
+                    format!("{} | {}", w.error(), w.debug().unwrap_or_default())
+                }
+                _ => unreachable!("only errors and warnings are asked for"),
+            })
+            .collect()
+    }
+
+    /// The element named `name` in the pipeline.
+    pub fn element(&self, name: &str) -> gst::Element {
+        self.pipeline.by_name(name).unwrap()
+    }
+}
+
+impl Drop for Flow {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// The GRAY8 plane of `buffer` without row padding.
+pub fn gray8(buffer: &gst::BufferRef, width: usize, height: usize) -> Vec<u8> {
+    let info = gst_video::VideoInfo::builder(VideoFormat::Gray8, width as u32, height as u32)
+        .build()
+        .unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    (0..height)
+        .flat_map(|y| data[y * stride..y * stride + width].to_vec())
+        .collect()
+}
+
+/// The dominant channel of each RGB pixel (the first on ties): the classes of the
+/// dominant_channel fixture, computed without it.
+pub fn dominant(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|p| {
+            let mut best = 0;
+            for c in 1..3 {
+                if p[c] > p[best] {
+                    best = c;
+                }
+            }
+            best as u8
+        })
+        .collect()
+}
