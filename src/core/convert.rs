@@ -188,6 +188,38 @@ impl OutputDecoder {
         image: &mut ImageMut,
         strength: f32,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.decode_avx2(tensor, tensor_width, tensor_height, image, strength) };
+            return;
+        }
+        self.decode_any(tensor, tensor_width, tensor_height, image, strength);
+    }
+
+    /// [`OutputDecoder::decode`] compiled for AVX2 (8 lanes and blends for the per-run loops).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn decode_avx2(
+        &self,
+        tensor: &[f32],
+        tensor_width: usize,
+        tensor_height: usize,
+        image: &mut ImageMut,
+        strength: f32,
+    ) {
+        self.decode_any(tensor, tensor_width, tensor_height, image, strength);
+    }
+
+    #[inline(always)]
+    fn decode_any(
+        &self,
+        tensor: &[f32],
+        tensor_width: usize,
+        tensor_height: usize,
+        image: &mut ImageMut,
+        strength: f32,
+    ) {
         assert!(tensor_width >= image.width && tensor_height >= image.height);
         let plane_len = tensor_width * tensor_height;
         assert!(tensor.len() >= 3 * plane_len, "tensor too small");
@@ -195,23 +227,19 @@ impl OutputDecoder {
             .plane_of
             .map(|c| &tensor[c * plane_len..(c + 1) * plane_len]);
         let scale = self.to_level;
-        let bpp = image.layout.bytes_per_pixel;
         let (width, stride) = (image.width, image.stride);
-        let row_len = image.layout.row_bytes(width);
-        let offsets = image.layout.rgb_offsets;
+        let layout = image.layout;
+        let row_len = layout.row_bytes(width);
         for (y, row) in image.data.chunks_mut(stride).take(image.height).enumerate() {
-            let [r, g, b] = planes.map(|p| &p[y * tensor_width..y * tensor_width + width]);
-            let new = r
-                .iter()
-                .zip(g)
-                .zip(b)
-                .map(|((r, g), b)| [r * scale, g * scale, b * scale]);
-            let row = &mut row[..row_len];
-            match bpp {
-                3 => blend_row::<3>(row, offsets, strength, new),
-                4 => blend_row::<4>(row, offsets, strength, new),
-                n => unreachable!("no {n}-byte pixel layout"),
-            }
+            let planes = planes.map(|p| &p[y * tensor_width..y * tensor_width + width]);
+            write_row(&mut row[..row_len], layout, strength, |start, new| {
+                for (plane, new) in planes.iter().zip(new.iter_mut()) {
+                    let values = &plane[start..(start + RUN).min(width)];
+                    for (n, v) in new.iter_mut().zip(values) {
+                        *n = v * scale;
+                    }
+                }
+            });
         }
     }
 }
@@ -233,64 +261,118 @@ pub fn to_rgb8(image: &ImageRef, rgb: &mut [u8]) {
 
 /// Writes a tightly packed RGB buffer of `image`'s size into `image`, blended by `strength`.
 pub fn blend_rgb8(rgb: &[u8], image: &mut ImageMut, strength: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { blend_rgb8_avx2(rgb, image, strength) };
+        return;
+    }
+    blend_rgb8_any(rgb, image, strength);
+}
+
+/// [`blend_rgb8`] compiled for AVX2 (8 lanes and blends for the per-run loops).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn blend_rgb8_avx2(rgb: &[u8], image: &mut ImageMut, strength: f32) {
+    blend_rgb8_any(rgb, image, strength);
+}
+
+#[inline(always)]
+fn blend_rgb8_any(rgb: &[u8], image: &mut ImageMut, strength: f32) {
     let row_len = image.width * 3;
     assert!(rgb.len() >= row_len * image.height, "RGB buffer too small");
-    let (width, stride) = (image.width, image.stride);
-    let frame_row_len = image.layout.row_bytes(width);
-    let offsets = image.layout.rgb_offsets;
+    let (width, stride, layout) = (image.width, image.stride, image.layout);
+    let frame_row_len = layout.row_bytes(width);
     let rows = image.data.chunks_mut(stride).zip(rgb.chunks_exact(row_len));
-    for (row, new) in rows.take(image.height) {
-        let row = &mut row[..frame_row_len];
-        let levels = new
-            .chunks_exact(3)
-            .map(|p| [p[0] as f32, p[1] as f32, p[2] as f32]);
-        match image.layout.bytes_per_pixel {
-            3 => blend_row::<3>(row, offsets, strength, levels),
-            4 => blend_row::<4>(row, offsets, strength, levels),
-            n => unreachable!("no {n}-byte pixel layout"),
-        }
+    for (row, rgb_row) in rows.take(image.height) {
+        write_row(&mut row[..frame_row_len], layout, strength, |start, new| {
+            let pixels = rgb_row[start * 3..(start + RUN).min(width) * 3].chunks_exact(3);
+            for (i, p) in pixels.enumerate() {
+                new[0][i] = p[0] as f32;
+                new[1][i] = p[1] as f32;
+                new[2][i] = p[2] as f32;
+            }
+        });
     }
 }
 
-/// Writes the new levels of each pixel (RGB, any float; clamped to 0..255, NaN as 0) into the
-/// colour bytes of one row: `original + (new - original) * strength`, rounded.
+/// Pixels converted at a time: enough for the per-channel loops to vectorise, small enough
+/// for the run to stay in registers and L1.
+const RUN: usize = 64;
+
+/// New levels (any float) of up to [`RUN`] pixels, per RGB component.
+type Levels = [[f32; RUN]; 3];
+
+/// Writes new levels into the colour bytes of one `row` of `layout` pixels, run by run:
+/// `fill(start, levels)` gives the levels of pixels `start..start + RUN` (or to the row's
+/// end). Each level is clamped to 0..=255 (NaN as 0), blended with the original by
+/// `strength` (`original + (new - original) * strength`) and rounded.
 #[inline(always)]
-fn blend_row<const BPP: usize>(
+fn write_row(
     row: &mut [u8],
-    [o0, o1, o2]: [usize; 3],
+    layout: PixelLayout,
     strength: f32,
-    new: impl Iterator<Item = [f32; 3]>,
+    fill: impl FnMut(usize, &mut Levels),
+) {
+    match layout.bytes_per_pixel {
+        3 => write_row_of::<3>(row, layout.rgb_offsets, strength, fill),
+        4 => write_row_of::<4>(row, layout.rgb_offsets, strength, fill),
+        n => unreachable!("no {n}-byte pixel layout"),
+    }
+}
+
+#[inline(always)]
+fn write_row_of<const BPP: usize>(
+    row: &mut [u8],
+    offsets: [usize; 3],
+    strength: f32,
+    mut fill: impl FnMut(usize, &mut Levels),
 ) {
     let strength = strength.clamp(0.0, 1.0);
-    if strength >= 1.0 {
-        for (px, [r, g, b]) in row.chunks_exact_mut(BPP).zip(new) {
-            px[o0] = to_level(r);
-            px[o1] = to_level(g);
-            px[o2] = to_level(b);
-        }
-        return;
-    }
-    let blend = |old: u8, new: f32| {
-        let new = if new.is_nan() {
-            0.0
+    let mut new = [[0f32; RUN]; 3];
+    let mut out = [[0u8; RUN]; 3];
+    for (start, pixels) in (0..).step_by(RUN).zip(row.chunks_mut(RUN * BPP)) {
+        let n = pixels.len() / BPP;
+        fill(start, &mut new);
+        if strength >= 1.0 {
+            for (out, new) in out.iter_mut().zip(&new) {
+                for (o, v) in out[..n].iter_mut().zip(&new[..n]) {
+                    *o = to_level(*v);
+                }
+            }
         } else {
-            new.clamp(0.0, 255.0)
-        };
-        let old = old as f32;
-        (old + (new - old) * strength + 0.5) as u8
-    };
-    for (px, [r, g, b]) in row.chunks_exact_mut(BPP).zip(new) {
-        px[o0] = blend(px[o0], r);
-        px[o1] = blend(px[o1], g);
-        px[o2] = blend(px[o2], b);
+            // The originals, per component, then the blend in the same vectorised form.
+            let mut old = [[0f32; RUN]; 3];
+            for (i, px) in pixels.chunks_exact(BPP).enumerate() {
+                for (old, o) in old.iter_mut().zip(offsets) {
+                    old[i] = px[o] as f32;
+                }
+            }
+            for ((out, new), old) in out.iter_mut().zip(&new).zip(&old) {
+                for ((o, v), old) in out[..n].iter_mut().zip(&new[..n]).zip(&old[..n]) {
+                    let v = if *v >= 0.0 { v.min(255.0) } else { 0.0 };
+                    *o = to_level(old + (v - old) * strength);
+                }
+            }
+        }
+        for (i, px) in pixels.chunks_exact_mut(BPP).enumerate() {
+            for (c, o) in offsets.into_iter().enumerate() {
+                px[o] = out[c][i];
+            }
+        }
     }
 }
 
 /// Rounds a level to a byte: clamped to 0..=255, NaN as 0 (a model may produce NaN; the frame
-/// must stay valid; Rust's float-to-int cast saturates and maps NaN to 0).
+/// must stay valid). Written so that it vectorises: NaN fails the comparison and becomes 0,
+/// and the clamped value converts without Rust's saturating-cast fix-ups.
 #[inline(always)]
 fn to_level(v: f32) -> u8 {
-    (v + 0.5).clamp(0.0, 255.0) as u8
+    let x = v + 0.5;
+    let x = if x >= 0.0 { x } else { 0.0 };
+    let x = if x <= 255.0 { x } else { 255.0 };
+    // SAFETY: x is finite and within 0..=255 here.
+    unsafe { x.to_int_unchecked::<i32>() as u8 }
 }
 
 /// The tensor size a dynamic model runs at for a frame: each side rounded up to `multiple`.

@@ -21,8 +21,10 @@ pub struct ClassMap {
     pub width: usize,
     pub height: usize,
     pub ids: Vec<u8>,
-    /// Scratch: the best score so far in the current row (kept to avoid a per-frame allocation).
+    /// Scratch: the best score so far in the current row and its class (kept to avoid a
+    /// per-frame allocation).
     best: Vec<f32>,
+    best_class: Vec<u32>,
 }
 
 impl ClassMap {
@@ -74,22 +76,54 @@ impl ClassMap {
             return Ok(());
         }
         self.best.resize(width, f32::NEG_INFINITY);
-        let best = &mut self.best;
+        self.best_class.resize(width, 0);
+        let scores = Scores {
+            values,
+            classes: k,
+            plane_width: out_w,
+            plane,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.argmax_avx2(&scores) };
+            return Ok(());
+        }
+        self.argmax(&scores);
+        Ok(())
+    }
+
+    /// [`ClassMap::argmax`] compiled for AVX2: 8 lanes and blends, where the baseline x86-64
+    /// target has 4 lanes and no blend instruction (there the selects become branches).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn argmax_avx2(&mut self, scores: &Scores) {
+        self.argmax(scores)
+    }
+
+    /// The class of the highest score of each pixel of the region `decide` has checked.
+    #[inline(always)]
+    fn argmax(&mut self, scores: &Scores) {
+        let width = self.width;
+        let (best, best_class) = (&mut self.best, &mut self.best_class);
         for (y, row) in self.ids.chunks_exact_mut(width).enumerate() {
             best.fill(f32::NEG_INFINITY);
-            row.fill(0);
-            for c in 0..k {
-                let scores = &values[c * plane + y * out_w..c * plane + y * out_w + width];
-                for ((id, b), s) in row.iter_mut().zip(best.iter_mut()).zip(scores) {
-                    // `>` keeps the first class on ties; NaN never wins.
-                    if *s > *b {
-                        *b = *s;
-                        *id = c as u8;
-                    }
+            best_class.fill(0);
+            for c in 0..scores.classes {
+                let start = c * scores.plane + y * scores.plane_width;
+                let class_scores = &scores.values[start..start + width];
+                for ((id, b), s) in best_class.iter_mut().zip(best.iter_mut()).zip(class_scores) {
+                    // `>` keeps the first class on ties; NaN never wins. Selects on 32-bit
+                    // lanes, no branches: the loop vectorises.
+                    let better = *s > *b;
+                    *b = if better { *s } else { *b };
+                    *id = if better { c as u32 } else { *id };
                 }
             }
+            for (id, class) in row.iter_mut().zip(best_class.iter()) {
+                *id = *class as u8;
+            }
         }
-        Ok(())
     }
 
     /// This map scaled to `width` x `height` by nearest neighbour (class ids must not blend).
@@ -119,6 +153,14 @@ impl ClassMap {
             }
         }
     }
+}
+
+/// Class scores [1,K,h,w] as `decide` reads them.
+struct Scores<'a> {
+    values: &'a [f32],
+    classes: usize,
+    plane_width: usize,
+    plane: usize,
 }
 
 /// The fraction of pixels of each class 0..classes.
@@ -212,37 +254,51 @@ pub fn draw_classes(
     alpha: f32,
     skip_background: bool,
 ) {
-    let alpha = alpha.clamp(0.0, 1.0);
-    let offsets = frame.layout.rgb_offsets;
+    // Integer blending, alpha in 1/256ths: old * (256 - a) + colour * a + 128, both weights
+    // looked up per class. A skipped background keeps its original (weight 256, no colour):
+    // no branch per pixel.
+    let alpha = (alpha.clamp(0.0, 1.0) * 256.0 + 0.5) as u16;
+    let mut pen = ClassPen {
+        colour: [[0; 3]; 256],
+        keep: [256 - alpha; 256],
+        offsets: frame.layout.rgb_offsets,
+    };
+    for (class, c) in pen.colour.iter_mut().enumerate() {
+        *c = palette.colour(class as u8).map(|c| c as u16 * alpha + 128);
+    }
+    if skip_background {
+        pen.colour[0] = [128; 3];
+        pen.keep[0] = 256;
+    }
     let row_len = frame.layout.row_bytes(frame.width);
     for y in 0..frame.height {
         let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
         let classes = &ids[y * frame.width..(y + 1) * frame.width];
         match frame.layout.bytes_per_pixel {
-            3 => draw_row::<3>(row, classes, offsets, palette, alpha, skip_background),
-            4 => draw_row::<4>(row, classes, offsets, palette, alpha, skip_background),
+            3 => pen.row::<3>(row, classes),
+            4 => pen.row::<4>(row, classes),
             n => unreachable!("no {n}-byte pixel layout"),
         }
     }
 }
 
-#[inline(always)]
-fn draw_row<const BPP: usize>(
-    row: &mut [u8],
-    classes: &[u8],
+/// Per-class weights for drawing classes over a frame.
+struct ClassPen {
+    /// Each colour component times alpha, plus 128 for rounding.
+    colour: [[u16; 3]; 256],
+    /// The weight of the original level (256 - alpha).
+    keep: [u16; 256],
     offsets: [usize; 3],
-    palette: &Palette,
-    alpha: f32,
-    skip_background: bool,
-) {
-    for (px, &class) in row.chunks_exact_mut(BPP).zip(classes) {
-        if skip_background && class == 0 {
-            continue;
-        }
-        let colour = palette.colour(class);
-        for (k, &o) in offsets.iter().enumerate() {
-            let old = px[o] as f32;
-            px[o] = (old + (colour[k] as f32 - old) * alpha + 0.5) as u8;
+}
+
+impl ClassPen {
+    #[inline(always)]
+    fn row<const BPP: usize>(&self, row: &mut [u8], classes: &[u8]) {
+        for (px, &class) in row.chunks_exact_mut(BPP).zip(classes) {
+            let (colour, keep) = (&self.colour[class as usize], self.keep[class as usize]);
+            for (k, &o) in self.offsets.iter().enumerate() {
+                px[o] = ((px[o] as u16 * keep + colour[k]) >> 8) as u8;
+            }
         }
     }
 }
