@@ -330,10 +330,10 @@ impl BaseTransformImpl for Anomaly {
         let fail = |why: String| {
             gst::error_msg!(
                 gst::LibraryError::Settings,
-                [
+                (
                     "model '{}' is not an anomaly autoencoder: {why}",
                     model_file.display()
-                ]
+                )
             )
         };
         check_kind(description.kind(), MODEL_KIND).map_err(fail)?;
@@ -354,7 +354,7 @@ impl BaseTransformImpl for Anomaly {
                         .ok_or_else(|| {
                             gst::error_msg!(
                                 gst::LibraryError::Settings,
-                                ["metadata key '{key}' is '{v}'; expected a non-negative number"]
+                                ("metadata key '{key}' is '{v}'; expected a non-negative number")
                             )
                         })
                 })
@@ -366,10 +366,10 @@ impl BaseTransformImpl for Anomaly {
             _ => {
                 return Err(gst::error_msg!(
                     gst::LibraryError::Settings,
-                    [
+                    (
                         "model '{}' has no 'error_scale' (the error level of normal data); set the property error-scale",
                         model_file.display()
-                    ]
+                    )
                 ));
             }
         };
@@ -578,7 +578,7 @@ impl Anomaly {
             self.non_finite.check(self.obj().upcast_ref(), runner);
         }
         result.map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
             gst::FlowError::Error
         })
     }

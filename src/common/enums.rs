@@ -4,6 +4,7 @@
 
 use gst::glib;
 
+use crate::core::gpu_options::ConvAlgoSearch;
 use crate::core::{ChannelOrder, Optimization, ProviderChoice, ValueRange};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
@@ -31,6 +32,36 @@ impl From<ExecutionProvider> for ProviderChoice {
             ExecutionProvider::Cpu => ProviderChoice::Cpu,
             ExecutionProvider::Cuda => ProviderChoice::Cuda,
             ExecutionProvider::TensorRt => ProviderChoice::TensorRt,
+        }
+    }
+}
+
+/// cuDNN's convolution algorithm search, with ONNX Runtime's names.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAutoencoderConvAlgoSearch")]
+pub enum ConvAlgoSearchSetting {
+    #[default]
+    #[enum_value(
+        name = "Exhaustive: time every algorithm on the first frame (fastest after)",
+        nick = "exhaustive"
+    )]
+    Exhaustive,
+    #[enum_value(
+        name = "Heuristic: cuDNN's guess (fast first frame)",
+        nick = "heuristic"
+    )]
+    Heuristic,
+    #[enum_value(name = "Default: implicit GEMM (least memory)", nick = "default")]
+    Default,
+}
+
+impl From<ConvAlgoSearchSetting> for ConvAlgoSearch {
+    fn from(s: ConvAlgoSearchSetting) -> Self {
+        match s {
+            ConvAlgoSearchSetting::Exhaustive => ConvAlgoSearch::Exhaustive,
+            ConvAlgoSearchSetting::Heuristic => ConvAlgoSearch::Heuristic,
+            ConvAlgoSearchSetting::Default => ConvAlgoSearch::Default,
         }
     }
 }

@@ -88,7 +88,7 @@ pub fn finish_at_eos<T: crate::core::Task>(
     runner: &crate::core::Runner<T>,
 ) {
     if let Err(e) = runner.finish() {
-        gst::element_error!(element, gst::StreamError::Failed, ["{e}"]);
+        gst::element_error!(element, gst::StreamError::Failed, ("{e}"));
     }
 }
 

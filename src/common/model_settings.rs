@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use gst::glib;
 use gst::prelude::*;
 
-use super::enums::{ChannelOrderSetting, ExecutionProvider, OptimizationLevel, RangeSetting};
+use super::enums::{
+    ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, OptimizationLevel, RangeSetting,
+};
+use crate::core::gpu_options::{GpuSettings, ShapeProfile};
 use crate::core::model::parse_triplet;
 use crate::core::runtime;
 use crate::core::{
-    InferenceSession, Preprocessing, PreprocessingOverrides, Runner, SessionConfig, Task,
+    InferenceSession, Preprocessing, PreprocessingOverrides, Provider, Runner, SessionConfig, Task,
 };
 
 /// The structure name of the element message posted when a session starts.
@@ -24,7 +27,10 @@ pub struct ModelSettings {
     pub device_id: i32,
     pub threads: u32,
     pub optimization_level: OptimizationLevel,
-    pub model_cache_dir: Option<PathBuf>,
+    pub trt_engine_cache: Option<PathBuf>,
+    pub trt_fp16: bool,
+    pub cuda_conv_algo_search: ConvAlgoSearchSetting,
+    pub gpu_mem_limit: u64,
     pub input_range: RangeSetting,
     pub output_range: RangeSetting,
     pub channel_order: ChannelOrderSetting,
@@ -45,7 +51,10 @@ impl Default for ModelSettings {
             device_id: 0,
             threads: 0,
             optimization_level: OptimizationLevel::default(),
-            model_cache_dir: default_cache_dir(),
+            trt_engine_cache: default_cache_dir(),
+            trt_fp16: true,
+            cuda_conv_algo_search: ConvAlgoSearchSetting::default(),
+            gpu_mem_limit: 0,
             input_range: RangeSetting::Model,
             output_range: RangeSetting::Model,
             channel_order: ChannelOrderSetting::Model,
@@ -59,13 +68,13 @@ impl Default for ModelSettings {
     }
 }
 
-/// `$XDG_CACHE_HOME/gstautoencoder`, else `~/.cache/gstautoencoder`.
+/// `$XDG_CACHE_HOME/gstautoencoder/tensorrt`, else `~/.cache/gstautoencoder/tensorrt`.
 fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("gstautoencoder"))
+    Some(base.join("gstautoencoder").join("tensorrt"))
 }
 
 const ACTIVE_PROVIDER: &str = "active-provider";
@@ -106,13 +115,32 @@ impl ModelSettings {
                 .blurb("ONNX Runtime graph optimization level")
                 .mutable_ready()
                 .build(),
-            glib::ParamSpecString::builder("model-cache-dir")
-                .nick("Model cache folder")
+            glib::ParamSpecString::builder("trt-engine-cache")
+                .nick("TensorRT engine cache")
                 .blurb(
-                    "Folder where TensorRT keeps built engines and timing caches between runs \
-                     (empty: no cache)",
+                    "Folder where TensorRT keeps built engines (per model, GPU, library \
+                     version and precision) and its timing cache, so that a second start skips \
+                     the engine build (empty: no cache)",
                 )
                 .default_value(default_cache_dir().and_then(|p| p.to_str().map(str::to_owned)).as_deref())
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecBoolean::builder("trt-fp16")
+                .nick("TensorRT fp16")
+                .blurb("Let TensorRT build fp16 kernels where the GPU has them (faster; outputs within the documented tolerance)")
+                .default_value(true)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder::<ConvAlgoSearchSetting>("cuda-conv-algo-search")
+                .nick("cuDNN convolution algorithm search")
+                .blurb("How the CUDA provider picks cuDNN convolution algorithms")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("gpu-mem-limit")
+                .nick("GPU memory limit")
+                .blurb("Limit of the CUDA provider's memory arena in MiB (0 = no limit)")
+                .maximum(1 << 24)
+                .default_value(0)
                 .mutable_ready()
                 .build(),
             glib::ParamSpecEnum::builder::<RangeSetting>("input-range")
@@ -193,7 +221,12 @@ impl ModelSettings {
             "optimization-level" => {
                 self.optimization_level = value.get().expect("type checked upstream")
             }
-            "model-cache-dir" => self.model_cache_dir = path(value).map(PathBuf::from),
+            "trt-engine-cache" => self.trt_engine_cache = path(value).map(PathBuf::from),
+            "trt-fp16" => self.trt_fp16 = value.get().expect("type checked upstream"),
+            "cuda-conv-algo-search" => {
+                self.cuda_conv_algo_search = value.get().expect("type checked upstream")
+            }
+            "gpu-mem-limit" => self.gpu_mem_limit = value.get().expect("type checked upstream"),
             "input-range" => self.input_range = value.get().expect("type checked upstream"),
             "output-range" => self.output_range = value.get().expect("type checked upstream"),
             "channel-order" => self.channel_order = value.get().expect("type checked upstream"),
@@ -214,7 +247,10 @@ impl ModelSettings {
             "device-id" => self.device_id.to_value(),
             "threads" => self.threads.to_value(),
             "optimization-level" => self.optimization_level.to_value(),
-            "model-cache-dir" => path(&self.model_cache_dir).to_value(),
+            "trt-engine-cache" => path(&self.trt_engine_cache).to_value(),
+            "trt-fp16" => self.trt_fp16.to_value(),
+            "cuda-conv-algo-search" => self.cuda_conv_algo_search.to_value(),
+            "gpu-mem-limit" => self.gpu_mem_limit.to_value(),
             "input-range" => self.input_range.to_value(),
             "output-range" => self.output_range.to_value(),
             "channel-order" => self.channel_order.to_value(),
@@ -231,11 +267,17 @@ impl ModelSettings {
     pub fn session_config(&self) -> SessionConfig {
         SessionConfig {
             provider: self.execution_provider.into(),
-            device_id: self.device_id,
             threads: self.threads as usize,
             optimization: self.optimization_level.into(),
-            engine_cache_dir: self.model_cache_dir.clone(),
             intra_op_spinning: false,
+            gpu: GpuSettings {
+                device_id: self.device_id,
+                trt_fp16: self.trt_fp16,
+                engine_cache: self.trt_engine_cache.clone(),
+                conv_algo_search: self.cuda_conv_algo_search.into(),
+                memory_limit_mib: self.gpu_mem_limit,
+            },
+            profile: None,
         }
     }
 
@@ -268,10 +310,10 @@ pub fn start_session(
     let path = settings.model_file.clone().unwrap_or_default();
     let config = settings.session_config();
     let session = InferenceSession::load(&path, &config)
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
     let overrides = settings
         .overrides()
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
     let pre = Preprocessing::resolve(&session.description().metadata, &overrides)
         .and_then(|pre| {
             pre.check_fixed_input(&session.description().input)?;
@@ -280,7 +322,7 @@ pub fn start_session(
         .map_err(|e| {
             gst::error_msg!(
                 gst::LibraryError::Settings,
-                ["model '{}': {e}", path.display()]
+                ("model '{}': {e}", path.display())
             )
         })?;
 
@@ -312,11 +354,43 @@ pub fn start_session(
         runtime::library_location().unwrap_or_default(),
         session.description()
     );
+    let report = session.report();
+    let device = report.gpu.as_ref().map_or(String::new(), |g| {
+        format!(
+            "{} (device-id {}, sm{}{})",
+            g.name, g.device_id, g.compute_capability.0, g.compute_capability.1
+        )
+    });
+    let (engine_cache, engine_cache_hit) = report
+        .engine_cache
+        .as_ref()
+        .map_or((String::new(), false), |(dir, hit)| {
+            (dir.display().to_string(), *hit)
+        });
+    let start_ms = report.load_time.as_millis() as u64;
+    if !device.is_empty() {
+        gst::info!(
+            cat,
+            obj = element,
+            "{provider} on {device}; session built in {start_ms} ms{}",
+            if engine_cache.is_empty() {
+                String::new()
+            } else if engine_cache_hit {
+                format!("; TensorRT engine from the cache {engine_cache}")
+            } else {
+                format!("; TensorRT engine built and cached in {engine_cache}")
+            }
+        );
+    }
     let structure = gst::Structure::builder(PROVIDER_MESSAGE)
         .field("requested", settings.execution_provider)
         .field("active", provider.name())
         .field("fallback", !skipped.is_empty())
         .field("skipped", skipped.join("; "))
+        .field("device", device)
+        .field("engine-cache", engine_cache)
+        .field("engine-cache-hit", engine_cache_hit)
+        .field("start-ms", start_ms)
         .field("model-file", path.display().to_string())
         .field(
             "runtime-library",
@@ -331,16 +405,87 @@ pub fn start_session(
     Ok((session, pre))
 }
 
-/// Runs `task` on the session as the `non-blocking` setting says.
+/// Runs `task` on the session as the `non-blocking` setting says. A TensorRT session of a
+/// dynamic-size model is rebuilt for each negotiated size, with that size as its shape
+/// profile, so that its engine (cached) fits the stream exactly.
 pub fn start_runner<T: Task>(
     element: &gst::Element,
     settings: &ModelSettings,
     session: InferenceSession,
     task: T,
 ) -> Result<Runner<T>, gst::ErrorMessage> {
-    if !settings.non_blocking {
-        return Ok(Runner::blocking(session, task));
+    let per_size = session.provider() == Provider::TensorRt
+        && session.description().input.fixed_size().is_none();
+    let input = session.description().input.name.clone();
+    let mut runner = if settings.non_blocking {
+        Runner::background(session, task, &format!("{}:infer", element.name()))
+            .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("{e}")))?
+    } else {
+        Runner::blocking(session, task)
+    };
+    if per_size {
+        let path = settings.model_file.clone().unwrap_or_default();
+        let config = SessionConfig {
+            // The first session ran on TensorRT: its rebuilds must too.
+            provider: crate::core::ProviderChoice::TensorRt,
+            ..settings.session_config()
+        };
+        runner.rebuild_per_size(Box::new(move |width, height| {
+            let profile = ShapeProfile {
+                input: input.clone(),
+                width,
+                height,
+            };
+            InferenceSession::load(
+                &path,
+                &SessionConfig {
+                    profile: Some(profile),
+                    ..config.clone()
+                },
+            )
+        }));
     }
-    Runner::background(session, task, &format!("{}:infer", element.name()))
-        .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ["{e}"]))
+    Ok(runner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::gpu_options::ConvAlgoSearch;
+
+    #[test]
+    fn gpu_properties_reach_the_session_config() {
+        let defaults = ModelSettings::default().session_config();
+        assert!(defaults.gpu.trt_fp16, "fp16 is on by default");
+        assert_eq!(defaults.gpu.conv_algo_search, ConvAlgoSearch::Exhaustive);
+        assert_eq!(defaults.gpu.memory_limit_mib, 0);
+        assert!(
+            defaults
+                .gpu
+                .engine_cache
+                .as_ref()
+                .is_some_and(|p| p.ends_with("gstautoencoder/tensorrt")),
+            "{defaults:?}"
+        );
+        let settings = ModelSettings {
+            device_id: 2,
+            trt_fp16: false,
+            trt_engine_cache: Some("/cache".into()),
+            cuda_conv_algo_search: ConvAlgoSearchSetting::Heuristic,
+            gpu_mem_limit: 512,
+            ..Default::default()
+        };
+        let config = settings.session_config();
+        assert_eq!(
+            config.gpu,
+            GpuSettings {
+                device_id: 2,
+                trt_fp16: false,
+                engine_cache: Some("/cache".into()),
+                conv_algo_search: ConvAlgoSearch::Heuristic,
+                memory_limit_mib: 512,
+            }
+        );
+        assert_eq!(config.profile, None, "the profile comes from the caps");
+    }
 }

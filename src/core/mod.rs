@@ -7,6 +7,8 @@ pub mod anomaly;
 pub mod convert;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod gpu;
+pub mod gpu_options;
 pub mod image_output;
 pub mod model;
 pub mod resize;

@@ -62,7 +62,15 @@ impl<T: Task> Engine<T> {
 
 pub struct Runner<T: Task> {
     mode: Mode<T>,
+    /// Rebuilds the session for an input size (TensorRT's shape profile), when set.
+    rebuild: Option<SessionFactory>,
+    /// The input size (width, height) the session was last built for by `rebuild`.
+    built_for: Option<(usize, usize)>,
 }
+
+/// Builds a session for an input of (width, height).
+pub type SessionFactory =
+    Box<dyn Fn(usize, usize) -> Result<InferenceSession, String> + Send + 'static>;
 
 enum Mode<T: Task> {
     Blocking {
@@ -98,6 +106,8 @@ struct Slot<O> {
     last: Duration,
     non_finite: NonFinite,
     error: Option<String>,
+    /// A session to run from the next job on.
+    new_session: Option<InferenceSession>,
     stop: bool,
 }
 
@@ -130,6 +140,8 @@ impl<T: Task> Runner<T> {
                 last: Duration::ZERO,
                 non_finite: NonFinite::default(),
             },
+            rebuild: None,
+            built_for: None,
         }
     }
 
@@ -145,6 +157,7 @@ impl<T: Task> Runner<T> {
                 last: Duration::ZERO,
                 non_finite: NonFinite::default(),
                 error: None,
+                new_session: None,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -164,6 +177,8 @@ impl<T: Task> Runner<T> {
                 worker: Some(worker),
                 tensor: Some(Vec::new()),
             },
+            rebuild: None,
+            built_for: None,
         })
     }
 
@@ -250,6 +265,7 @@ impl<T: Task> Runner<T> {
     /// inference on a blank input, timed (the latency a blocking element adds). Leaves the
     /// results alone; does nothing in background mode, where frames do not wait.
     pub fn warm_up(&mut self, layout: TensorLayout) -> Result<Duration, String> {
+        self.rebuild_for(layout)?;
         let Mode::Blocking { engine, .. } = &mut self.mode else {
             return Ok(Duration::ZERO);
         };
@@ -266,6 +282,32 @@ impl<T: Task> Runner<T> {
             &mut scratch,
         )?;
         Ok(start.elapsed())
+    }
+
+    /// Rebuilds the session with `factory` whenever [`Runner::warm_up`] sees a new input size
+    /// (TensorRT builds its engine for the exact size the caps give).
+    pub fn rebuild_per_size(&mut self, factory: SessionFactory) {
+        self.rebuild = Some(factory);
+        self.built_for = None;
+    }
+
+    fn rebuild_for(&mut self, layout: TensorLayout) -> Result<(), String> {
+        let size = (layout.tensor.width, layout.tensor.height);
+        let Some(factory) = &self.rebuild else {
+            return Ok(());
+        };
+        if self.built_for == Some(size) {
+            return Ok(());
+        }
+        let session = factory(size.0, size.1)?;
+        match &mut self.mode {
+            Mode::Blocking { engine, .. } => engine.session = session,
+            Mode::Background { shared, .. } => {
+                lock(shared).new_session = Some(session);
+            }
+        }
+        self.built_for = Some(size);
+        Ok(())
     }
 
     /// The inferences so far whose output held NaN or infinite values.
@@ -339,6 +381,9 @@ fn work<T: Task>(mut engine: Engine<T>, shared: &Shared<T::Output>) {
             loop {
                 if slot.stop {
                     return;
+                }
+                if let Some(session) = slot.new_session.take() {
+                    engine.session = session;
                 }
                 if let Some(job) = slot.job.take() {
                     slot.busy = true;

@@ -20,6 +20,19 @@ const SYSTEM_SONAMES: [&str; 2] = ["libonnxruntime.so.1", "libonnxruntime.so"];
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 static LOADED_FROM: OnceLock<String> = OnceLock::new();
 
+/// The loaded ONNX Runtime's version, e.g. `1.32.0` (from its build information; `unknown`
+/// where that does not say).
+pub fn version() -> String {
+    version_from_build_info(ort::info())
+}
+
+fn version_from_build_info(info: &str) -> String {
+    info.split([',', ' '])
+        .find_map(|part| part.trim().strip_prefix("git-branch=rel-"))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
 /// Where the ONNX Runtime library was loaded from, once it is.
 pub fn library_location() -> Option<&'static str> {
     LOADED_FROM.get().map(String::as_str)
@@ -195,6 +208,16 @@ mod tests {
             .collect();
         assert_eq!(found, ["libonnxruntime.so.1.32.0", "libonnxruntime.so"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_version_comes_from_the_build_information() {
+        let info = "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=abc, build type=Release";
+        assert_eq!(version_from_build_info(info), "1.31.1");
+        assert_eq!(
+            version_from_build_info("ORT Build Info: git-branch=main"),
+            "unknown"
+        );
     }
 
     #[test]

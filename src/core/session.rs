@@ -5,15 +5,18 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use ort::AsPointer;
-use ort::ep;
+use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider};
 use ort::memory::Allocator;
 use ort::session::IoBinding;
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{Tensor, TensorElementType, ValueType};
 
+use super::gpu::{self, GpuInfo};
+use super::gpu_options::{self, EngineCache, GpuSettings, Options, ShapeProfile};
 use super::model::{InputSpec, ModelDescription, OutputSpec};
 use super::runtime;
 
@@ -77,7 +80,6 @@ impl From<Optimization> for GraphOptimizationLevel {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SessionConfig {
     pub provider: ProviderChoice,
-    pub device_id: i32,
     /// Intra-op threads; 0 lets ONNX Runtime decide.
     pub threads: usize,
     pub optimization: Optimization,
@@ -85,8 +87,23 @@ pub struct SessionConfig {
     /// default: on this project's benchmark it did not help and it steals cores from the
     /// rest of the pipeline.
     pub intra_op_spinning: bool,
-    /// Where TensorRT keeps built engines and timing caches between runs (None: no cache).
-    pub engine_cache_dir: Option<PathBuf>,
+    /// Device, TensorRT precision and engine cache, CUDA options.
+    pub gpu: GpuSettings,
+    /// TensorRT: build the engine for this input size; None: for the size of the first
+    /// inference.
+    pub profile: Option<ShapeProfile>,
+}
+
+/// Where a GPU session runs and what its start cost.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StartReport {
+    /// The GPU (None on the CPU provider).
+    pub gpu: Option<GpuInfo>,
+    /// TensorRT's engine folder, and whether an engine was already there (the build skipped).
+    pub engine_cache: Option<(PathBuf, bool)>,
+    /// Building the session: loading, optimising, and for TensorRT building or loading the
+    /// engine (the first inference may add to it where ONNX Runtime builds lazily).
+    pub load_time: std::time::Duration,
 }
 
 /// A provider that was tried and could not run, and why.
@@ -102,6 +119,7 @@ pub struct InferenceSession {
     description: ModelDescription,
     provider: Provider,
     skipped: Vec<SkippedProvider>,
+    report: StartReport,
     bound: Option<Bound>,
 }
 
@@ -121,18 +139,14 @@ impl InferenceSession {
     pub fn load(path: &Path, config: &SessionConfig) -> Result<Self, String> {
         check_model_file(path)?;
         let env = runtime::environment()?;
-        let candidates: &[Provider] = match config.provider {
-            ProviderChoice::Auto => &[Provider::TensorRt, Provider::Cuda, Provider::Cpu],
-            ProviderChoice::Cpu => &[Provider::Cpu],
-            ProviderChoice::Cuda => &[Provider::Cuda],
-            ProviderChoice::TensorRt => &[Provider::TensorRt],
-        };
         let mut skipped = Vec::new();
-        for &provider in candidates {
+        for &provider in candidates(config.provider) {
+            let start = Instant::now();
+            let mut report = StartReport::default();
             let attempt = Session::builder(&env)
                 .map_err(|e| e.to_string())
                 .and_then(|b| configure(b, config))
-                .and_then(|b| with_provider(b, provider, config))
+                .and_then(|b| with_provider(b, provider, config, path, &mut report))
                 .and_then(|mut b| {
                     b.commit_from_file(path)
                         .map_err(|e| explain_load_error(path, &e.to_string()))
@@ -141,11 +155,13 @@ impl InferenceSession {
                 Ok(session) => {
                     let description = describe(&session)
                         .map_err(|e| format!("model '{}': {e}", path.display()))?;
+                    report.load_time = start.elapsed();
                     return Ok(Self {
                         session,
                         description,
                         provider,
                         skipped,
+                        report,
                         bound: None,
                     });
                 }
@@ -172,6 +188,11 @@ impl InferenceSession {
     /// Providers `Auto` tried before the one that runs, with the reasons they could not.
     pub fn skipped(&self) -> &[SkippedProvider] {
         &self.skipped
+    }
+
+    /// The GPU, the engine cache and the start time.
+    pub fn report(&self) -> &StartReport {
+        &self.report
     }
 
     /// The input tensor for a `height` x `width` frame, planar `[1,3,height,width]`, to be
@@ -222,6 +243,17 @@ impl InferenceSession {
             values,
             non_finite: count_non_finite(values),
         })
+    }
+}
+
+/// The providers tried for `choice`, in order: only the one named, or for `Auto` the fastest
+/// first, the CPU last (it always runs).
+pub fn candidates(choice: ProviderChoice) -> &'static [Provider] {
+    match choice {
+        ProviderChoice::Auto => &[Provider::TensorRt, Provider::Cuda, Provider::Cpu],
+        ProviderChoice::Cpu => &[Provider::Cpu],
+        ProviderChoice::Cuda => &[Provider::Cuda],
+        ProviderChoice::TensorRt => &[Provider::TensorRt],
     }
 }
 
@@ -377,50 +409,80 @@ fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionB
 }
 
 /// Registers `provider` so that a failure to register is an error, never a silent CPU run.
+/// A GPU provider first asks the driver for the GPU (a clear error when there is none), and
+/// TensorRT gets its engine cache for `model`; `report` says what was found.
 fn with_provider(
     builder: SessionBuilder,
     provider: Provider,
     config: &SessionConfig,
+    model: &Path,
+    report: &mut StartReport,
 ) -> Result<SessionBuilder, String> {
+    let cannot_run = |e: ort::Error<SessionBuilder>| {
+        format!("the {provider} execution provider cannot run: {e}")
+    };
     let dispatch = match provider {
         Provider::Cpu => return Ok(builder),
         Provider::Cuda => {
             require_available::<ep::CUDA>(provider)?;
-            ep::CUDA::default().with_device_id(config.device_id).build()
+            report.gpu = Some(probe_gpu(provider, config)?);
+            cuda(config)
         }
         Provider::TensorRt => {
             require_available::<ep::TensorRT>(provider)?;
-            let mut trt = ep::TensorRT::default().with_device_id(config.device_id);
-            if let Some(dir) = &config.engine_cache_dir {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    format!(
-                        "cannot create the engine cache folder '{}': {e}",
-                        dir.display()
-                    )
-                })?;
-                let dir = dir.display().to_string();
-                trt = trt
-                    .with_engine_cache(true)
-                    .with_engine_cache_path(&dir)
-                    .with_timing_cache(true)
-                    .with_timing_cache_path(&dir);
-            }
+            let gpu = probe_gpu(provider, config)?;
+            let settings = &config.gpu;
+            let cache = match &settings.engine_cache {
+                Some(root) => {
+                    let cache = EngineCache::for_model(
+                        root,
+                        model,
+                        &gpu.slug(),
+                        &runtime::version(),
+                        settings.trt_fp16,
+                    )?;
+                    cache.create()?;
+                    report.engine_cache = Some((cache.dir(), cache.has_engine()));
+                    Some(cache)
+                }
+                None => None,
+            };
+            report.gpu = Some(gpu);
+            let options = gpu_options::tensorrt_options(
+                settings,
+                cache.as_ref().map(EngineCache::dir).as_deref(),
+                cache.as_ref().map(EngineCache::timing_dir).as_deref(),
+                config.profile.as_ref(),
+            );
+            let trt = configured(ep::TensorRT::default(), &options);
             // Nodes TensorRT cannot take run on CUDA rather than on the CPU.
             return builder
                 .with_execution_providers([
                     trt.build().error_on_failure(),
                     cuda(config).error_on_failure(),
                 ])
-                .map_err(|e| format!("the {provider} execution provider cannot run: {e}"));
+                .map_err(cannot_run);
         }
     };
     builder
         .with_execution_providers([dispatch.error_on_failure()])
+        .map_err(cannot_run)
+}
+
+fn probe_gpu(provider: Provider, config: &SessionConfig) -> Result<GpuInfo, String> {
+    gpu::probe(gpu::DRIVER_LIBRARY, config.gpu.device_id)
         .map_err(|e| format!("the {provider} execution provider cannot run: {e}"))
 }
 
 fn cuda(config: &SessionConfig) -> ep::ExecutionProviderDispatch {
-    ep::CUDA::default().with_device_id(config.device_id).build()
+    configured(ep::CUDA::default(), &gpu_options::cuda_options(&config.gpu)).build()
+}
+
+/// `provider` with each of `options` set.
+fn configured<E: ArbitrarilyConfigurableExecutionProvider>(provider: E, options: &Options) -> E {
+    options.iter().fold(provider, |p, (key, value)| {
+        p.with_arbitrary_config(key, value)
+    })
 }
 
 fn require_available<E: ep::ExecutionProvider>(provider: Provider) -> Result<(), String> {
@@ -495,6 +557,15 @@ fn read_metadata(session: &Session) -> Result<HashMap<String, String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_tries_tensorrt_then_cuda_then_the_cpu_and_a_named_provider_alone() {
+        use Provider::*;
+        assert_eq!(candidates(ProviderChoice::Auto), [TensorRt, Cuda, Cpu]);
+        assert_eq!(candidates(ProviderChoice::Cpu), [Cpu]);
+        assert_eq!(candidates(ProviderChoice::Cuda), [Cuda]);
+        assert_eq!(candidates(ProviderChoice::TensorRt), [TensorRt]);
+    }
 
     #[test]
     fn load_errors_are_said_in_the_users_terms() {

@@ -304,10 +304,10 @@ impl BaseTransformImpl for Segmentation {
         let fail = |why: String| {
             gst::error_msg!(
                 gst::LibraryError::Settings,
-                [
+                (
                     "model '{}' is not a segmentation model: {why}",
                     model_file.display()
-                ]
+                )
             )
         };
         check_kind(description.kind(), MODEL_KIND).map_err(fail)?;
@@ -345,14 +345,14 @@ impl BaseTransformImpl for Segmentation {
                 ),
                 (None, None) => ("", Ok(Palette::distinct(classes))),
             };
-        let palette = palette.map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
+        let palette = palette.map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
         if palette.0.len() < classes {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
-                [
+                (
                     "the palette ({palette_key}) has {} colours for {classes} classes",
                     palette.0.len()
-                ]
+                )
             ));
         }
         let binary = match description.metadata.get("output").map(String::as_str) {
@@ -557,7 +557,7 @@ impl Segmentation {
             self.non_finite.check(self.obj().upcast_ref(), runner);
         }
         result.map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
             gst::FlowError::Error
         })
     }

@@ -208,10 +208,10 @@ impl BaseTransformImpl for StyleTransfer {
         let not_image_to_image = |why: String| {
             gst::error_msg!(
                 gst::LibraryError::Settings,
-                [
+                (
                     "model '{}' is not an image-to-image model: {why}",
                     model_file.display()
-                ]
+                )
             )
         };
         check_kind(description.kind(), MODEL_KIND).map_err(not_image_to_image)?;
@@ -332,7 +332,7 @@ impl VideoFilterImpl for StyleTransfer {
         self.latency.record(self.obj().upcast_ref(), *CAT, runner);
         self.non_finite.check(self.obj().upcast_ref(), runner);
         result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
             gst::FlowError::Error
         })
     }

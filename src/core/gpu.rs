@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Asks the NVIDIA driver (libcuda, loaded at run time) which GPU a `device-id` names, before
+//! ONNX Runtime is asked to use it: the user gets "no driver" or "no such device" in plain
+//! words instead of a provider error, and the engine cache is keyed by the GPU it was built for.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+
+/// The driver library, as the NVIDIA driver installs it.
+pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
+
+/// One GPU as the driver describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuInfo {
+    pub device_id: i32,
+    pub name: String,
+    /// Compute capability, e.g. (9, 0) for an H100.
+    pub compute_capability: (i32, i32),
+}
+
+impl GpuInfo {
+    /// A short identity for cache keys and reports, e.g. `NVIDIA-H100-80GB-HBM3-sm90`.
+    pub fn slug(&self) -> String {
+        let name: String = self
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let (major, minor) = self.compute_capability;
+        format!("{name}-sm{major}{minor}")
+    }
+}
+
+/// Describes GPU `device_id` through the driver library `library` (normally
+/// [`DRIVER_LIBRARY`]).
+pub fn probe(library: &str, device_id: i32) -> Result<GpuInfo, String> {
+    let driver = Driver::open(library)?;
+    driver.check(driver.init(0), "cuInit")?;
+    let mut count: c_int = 0;
+    driver.check(driver.device_count(&mut count), "cuDeviceGetCount")?;
+    check_device_id(device_id, count)?;
+    let mut device: c_int = 0;
+    driver.check(driver.device_get(&mut device, device_id), "cuDeviceGet")?;
+    let mut name = [0 as c_char; 256];
+    driver.check(
+        driver.device_name(name.as_mut_ptr(), name.len() as c_int, device),
+        "cuDeviceGetName",
+    )?;
+    let (mut major, mut minor) = (0, 0);
+    // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR.
+    driver.check(
+        driver.attribute(&mut major, 75, device),
+        "cuDeviceGetAttribute",
+    )?;
+    driver.check(
+        driver.attribute(&mut minor, 76, device),
+        "cuDeviceGetAttribute",
+    )?;
+    // SAFETY: the driver wrote a NUL-terminated name into the buffer.
+    let name = unsafe { CStr::from_ptr(name.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    Ok(GpuInfo {
+        device_id,
+        name,
+        compute_capability: (major, minor),
+    })
+}
+
+/// Checks `device_id` against the number of GPUs the driver sees.
+pub fn check_device_id(device_id: i32, count: i32) -> Result<(), String> {
+    if count == 0 {
+        return Err("the NVIDIA driver is installed but sees no GPU".into());
+    }
+    if !(0..count).contains(&device_id) {
+        return Err(format!(
+            "device-id {device_id} names no GPU: this machine has {count} (device-id 0 to {})",
+            count - 1
+        ));
+    }
+    Ok(())
+}
+
+type CuResult = c_int;
+type CuInit = unsafe extern "C" fn(u32) -> CuResult;
+type CuDeviceGetCount = unsafe extern "C" fn(*mut c_int) -> CuResult;
+type CuDeviceGet = unsafe extern "C" fn(*mut c_int, c_int) -> CuResult;
+type CuDeviceGetName = unsafe extern "C" fn(*mut c_char, c_int, c_int) -> CuResult;
+type CuDeviceGetAttribute = unsafe extern "C" fn(*mut c_int, c_int, c_int) -> CuResult;
+type CuGetErrorString = unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult;
+
+/// The few driver entry points the probe needs, resolved with dlsym.
+struct Driver {
+    handle: *mut c_void,
+    init: CuInit,
+    device_count: CuDeviceGetCount,
+    device_get: CuDeviceGet,
+    device_name: CuDeviceGetName,
+    attribute: CuDeviceGetAttribute,
+    error_string: CuGetErrorString,
+}
+
+impl Driver {
+    fn open(library: &str) -> Result<Self, String> {
+        let c_library = std::ffi::CString::new(library).map_err(|e| e.to_string())?;
+        // SAFETY: a NUL-terminated name; dlopen has no other precondition.
+        let handle = unsafe { libc::dlopen(c_library.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if handle.is_null() {
+            return Err(format!(
+                "the NVIDIA driver ({library}) is not installed, so no GPU can be used: {}",
+                dl_error()
+            ));
+        }
+        let symbol = |name: &CStr| {
+            // SAFETY: a live handle and a NUL-terminated name.
+            let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
+            if address.is_null() {
+                Err(format!(
+                    "the NVIDIA driver ({library}) has no {}: it is too old",
+                    name.to_string_lossy()
+                ))
+            } else {
+                Ok(address)
+            }
+        };
+        // SAFETY: each symbol is the driver API function of that name, whose C signature the
+        // field's type spells out (CUDA driver API, cuda.h).
+        unsafe {
+            Ok(Self {
+                init: std::mem::transmute::<*mut c_void, CuInit>(symbol(c"cuInit")?),
+                device_count: std::mem::transmute::<*mut c_void, CuDeviceGetCount>(symbol(
+                    c"cuDeviceGetCount",
+                )?),
+                device_get: std::mem::transmute::<*mut c_void, CuDeviceGet>(symbol(
+                    c"cuDeviceGet",
+                )?),
+                device_name: std::mem::transmute::<*mut c_void, CuDeviceGetName>(symbol(
+                    c"cuDeviceGetName",
+                )?),
+                attribute: std::mem::transmute::<*mut c_void, CuDeviceGetAttribute>(symbol(
+                    c"cuDeviceGetAttribute",
+                )?),
+                error_string: std::mem::transmute::<*mut c_void, CuGetErrorString>(symbol(
+                    c"cuGetErrorString",
+                )?),
+                handle,
+            })
+        }
+    }
+
+    fn init(&self, flags: u32) -> CuResult {
+        // SAFETY: cuInit takes flags by value.
+        unsafe { (self.init)(flags) }
+    }
+
+    fn device_count(&self, count: &mut c_int) -> CuResult {
+        // SAFETY: writes one int.
+        unsafe { (self.device_count)(count) }
+    }
+
+    fn device_get(&self, device: &mut c_int, ordinal: c_int) -> CuResult {
+        // SAFETY: writes one device handle (an int).
+        unsafe { (self.device_get)(device, ordinal) }
+    }
+
+    fn device_name(&self, name: *mut c_char, len: c_int, device: c_int) -> CuResult {
+        // SAFETY: the caller passes a buffer of `len` bytes.
+        unsafe { (self.device_name)(name, len, device) }
+    }
+
+    fn attribute(&self, value: &mut c_int, attribute: c_int, device: c_int) -> CuResult {
+        // SAFETY: writes one int.
+        unsafe { (self.attribute)(value, attribute, device) }
+    }
+
+    /// Ok for CUDA_SUCCESS, else the driver's own words for the error.
+    fn check(&self, result: CuResult, call: &str) -> Result<(), String> {
+        if result == 0 {
+            return Ok(());
+        }
+        let mut text: *const c_char = std::ptr::null();
+        // SAFETY: writes a pointer to a static string (or leaves it null).
+        unsafe { (self.error_string)(result, &mut text) };
+        let text = if text.is_null() {
+            "unknown error".into()
+        } else {
+            // SAFETY: a static NUL-terminated string owned by the driver.
+            unsafe { CStr::from_ptr(text) }.to_string_lossy()
+        };
+        Err(format!(
+            "the NVIDIA driver could not use the GPU ({call}: error {result}, {text})"
+        ))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SAFETY: a handle dlopen returned, closed once.
+        unsafe { libc::dlclose(self.handle) };
+    }
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns null or a NUL-terminated string valid until the next dl call.
+    let text = unsafe { libc::dlerror() };
+    if text.is_null() {
+        "unknown error".into()
+    } else {
+        // SAFETY: see above.
+        unsafe { CStr::from_ptr(text) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_driver_is_named() {
+        let err = probe("libcuda-not-here.so.1", 0).unwrap_err();
+        assert!(
+            err.starts_with(
+                "the NVIDIA driver (libcuda-not-here.so.1) is not installed, so no GPU can be used: "
+            ),
+            "{err}"
+        );
+        assert!(err.contains("cannot open shared object file"), "{err}");
+    }
+
+    #[test]
+    fn a_library_without_the_driver_api_is_refused() {
+        // libc loads but has no cuInit.
+        let err = probe("libc.so.6", 0).unwrap_err();
+        assert_eq!(
+            err,
+            "the NVIDIA driver (libc.so.6) has no cuInit: it is too old"
+        );
+    }
+
+    #[test]
+    fn device_ids_are_checked_against_the_gpus_present() {
+        assert!(check_device_id(0, 1).is_ok());
+        assert!(check_device_id(3, 4).is_ok());
+        assert_eq!(
+            check_device_id(1, 1).unwrap_err(),
+            "device-id 1 names no GPU: this machine has 1 (device-id 0 to 0)"
+        );
+        assert_eq!(
+            check_device_id(0, 0).unwrap_err(),
+            "the NVIDIA driver is installed but sees no GPU"
+        );
+    }
+
+    #[test]
+    fn the_slug_names_the_gpu_and_its_architecture() {
+        let gpu = GpuInfo {
+            device_id: 0,
+            name: "NVIDIA H100 80GB HBM3".into(),
+            compute_capability: (9, 0),
+        };
+        assert_eq!(gpu.slug(), "NVIDIA-H100-80GB-HBM3-sm90");
+    }
+}
