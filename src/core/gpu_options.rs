@@ -3,10 +3,11 @@
 //! takes (one pure function each, so the mapping is tested without a GPU), TensorRT's shape
 //! profile for the negotiated frame size, and where its engines are cached.
 //!
-//! Engine cache layout: `<trt-engine-cache>/<model>-<sha256 of the model, 16 hex>/<GPU>-ort<version>-<precision>/`
-//! holds ONNX Runtime's engine and profile files for that model on that GPU, so a change of
-//! model, GPU, library or precision never picks up a stale engine; the timing cache is shared
-//! by all models (`<trt-engine-cache>/timing`), as TensorRT intends.
+//! Engine cache layout: `<trt-engine-cache>/<model>-<sha256 of the model, 16 hex>/
+//! <GPU>-ort<version>-<precision>-<input size>/` holds ONNX Runtime's engine and profile files
+//! for that model on that GPU at that input size, so a change of model, GPU, library,
+//! precision or frame size never picks up (or overwrites) another engine; the timing cache is
+//! shared by all models (`<trt-engine-cache>/timing`), as TensorRT intends.
 
 use std::path::{Path, PathBuf};
 
@@ -134,18 +135,20 @@ pub fn tensorrt_options(
 pub struct EngineCache {
     /// The cache's root (`trt-engine-cache`).
     pub root: PathBuf,
-    /// `<model>-<hash>/<GPU>-ort<version>-<precision>`, relative to the root.
+    /// `<model>-<hash>/<GPU>-ort<version>-<precision>-<size>`, relative to the root.
     pub key: PathBuf,
 }
 
 impl EngineCache {
-    /// The cache for `model_file` (its bytes are hashed) on the GPU `gpu_slug`.
+    /// The cache for `model_file` (its bytes are hashed) on the GPU `gpu_slug`, for the input
+    /// size of `profile` (None: sized by the first frame, `dynamic`).
     pub fn for_model(
         root: &Path,
         model_file: &Path,
         gpu_slug: &str,
         runtime_version: &str,
         fp16: bool,
+        profile: Option<&ShapeProfile>,
     ) -> Result<Self, String> {
         let bytes = std::fs::read(model_file)
             .map_err(|e| format!("cannot read '{}': {e}", model_file.display()))?;
@@ -154,7 +157,7 @@ impl EngineCache {
             .map_or("model".into(), |s| s.to_string_lossy());
         Ok(Self {
             root: root.to_path_buf(),
-            key: cache_key(&stem, &bytes, gpu_slug, runtime_version, fp16),
+            key: cache_key(&stem, &bytes, gpu_slug, runtime_version, fp16, profile),
         })
     }
 
@@ -190,19 +193,22 @@ impl EngineCache {
     }
 }
 
-/// `<stem>-<first 16 hex of sha256(model)>/<gpu>-ort<version>-<fp16|fp32>`.
+/// `<stem>-<first 16 hex of sha256(model)>/<gpu>-ort<version>-<fp16|fp32>-<WxH|dynamic>`.
 pub fn cache_key(
     stem: &str,
     model: &[u8],
     gpu_slug: &str,
     runtime_version: &str,
     fp16: bool,
+    profile: Option<&ShapeProfile>,
 ) -> PathBuf {
     let digest = Sha256::digest(model);
     let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     let precision = if fp16 { "fp16" } else { "fp32" };
-    PathBuf::from(format!("{stem}-{hash}"))
-        .join(format!("{gpu_slug}-ort{runtime_version}-{precision}"))
+    let size = profile.map_or("dynamic".into(), |p| format!("{}x{}", p.width, p.height));
+    PathBuf::from(format!("{stem}-{hash}")).join(format!(
+        "{gpu_slug}-ort{runtime_version}-{precision}-{size}"
+    ))
 }
 
 #[cfg(test)]
@@ -281,7 +287,13 @@ mod tests {
 
     #[test]
     fn the_cache_key_changes_with_model_gpu_library_and_precision() {
-        let key = |model: &[u8], gpu, version, fp16| cache_key("m", model, gpu, version, fp16);
+        let hd = ShapeProfile {
+            input: "input".into(),
+            width: 1280,
+            height: 720,
+        };
+        let key =
+            |model: &[u8], gpu, version, fp16| cache_key("m", model, gpu, version, fp16, Some(&hd));
         let base = key(b"model A", "H100-sm90", "1.31.1", true);
         // sha256("model A") starts with these 8 bytes.
         let expected_hash: String = Sha256::digest(b"model A")[..8]
@@ -290,7 +302,12 @@ mod tests {
             .collect();
         assert_eq!(
             base,
-            PathBuf::from(format!("m-{expected_hash}")).join("H100-sm90-ort1.31.1-fp16")
+            PathBuf::from(format!("m-{expected_hash}")).join("H100-sm90-ort1.31.1-fp16-1280x720")
+        );
+        let dynamic = cache_key("m", b"model A", "H100-sm90", "1.31.1", true, None);
+        assert!(
+            dynamic.ends_with("H100-sm90-ort1.31.1-fp16-dynamic"),
+            "{dynamic:?}"
         );
         for other in [
             key(b"model B", "H100-sm90", "1.31.1", true),
@@ -309,7 +326,8 @@ mod tests {
         let model = root.join("style.onnx");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(&model, b"bytes").unwrap();
-        let cache = EngineCache::for_model(&root, &model, "GPU-sm90", "1.31.1", true).unwrap();
+        let cache =
+            EngineCache::for_model(&root, &model, "GPU-sm90", "1.31.1", true, None).unwrap();
         let dir = cache.dir();
         let model_folder = dir.strip_prefix(&root).unwrap().iter().next().unwrap();
         assert!(

@@ -440,6 +440,7 @@ fn with_provider(
                         &gpu.slug(),
                         &runtime::version(),
                         settings.trt_fp16,
+                        config.profile.as_ref(),
                     )?;
                     cache.create()?;
                     report.engine_cache = Some((cache.dir(), cache.has_engine()));
