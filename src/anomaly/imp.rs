@@ -383,7 +383,13 @@ impl BaseTransformImpl for Anomaly {
         let active = session.provider().name().to_owned();
         let task = AnomalyTask::new(&pre, error_scale, ssim_weight);
         *self.state.lock().unwrap() = Some(State {
-            runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
+            runner: start_runner(
+                self.obj().upcast_ref(),
+                *CAT,
+                &settings.model,
+                session,
+                task,
+            )?,
             input,
             map: ErrorMap::default(),
             score: 0.0,

@@ -354,6 +354,24 @@ pub fn start_session(
         runtime::library_location().unwrap_or_default(),
         session.description()
     );
+    post_start_report(element, cat, settings, &session);
+    Ok((session, pre))
+}
+
+/// Logs and posts (`autoencoder-provider`) where `session` runs: the provider, what `auto`
+/// skipped, the GPU, the TensorRT engine cache and whether it held the engine, the start time.
+fn post_start_report(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    settings: &ModelSettings,
+    session: &InferenceSession,
+) {
+    let provider = session.provider();
+    let skipped: Vec<String> = session
+        .skipped()
+        .iter()
+        .map(|s| format!("{}: {}", s.provider, s.reason))
+        .collect();
     let report = session.report();
     let device = report.gpu.as_ref().map_or(String::new(), |g| {
         format!(
@@ -391,7 +409,15 @@ pub fn start_session(
         .field("engine-cache", engine_cache)
         .field("engine-cache-hit", engine_cache_hit)
         .field("start-ms", start_ms)
-        .field("model-file", path.display().to_string())
+        .field(
+            "model-file",
+            settings
+                .model_file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+                .to_string(),
+        )
         .field(
             "runtime-library",
             runtime::library_location().unwrap_or_default(),
@@ -402,7 +428,6 @@ pub fn start_session(
             .src(element)
             .build(),
     );
-    Ok((session, pre))
 }
 
 /// Runs `task` on the session as the `non-blocking` setting says. A TensorRT session of a
@@ -410,6 +435,7 @@ pub fn start_session(
 /// profile, so that its engine (cached) fits the stream exactly.
 pub fn start_runner<T: Task>(
     element: &gst::Element,
+    cat: gst::DebugCategory,
     settings: &ModelSettings,
     session: InferenceSession,
     task: T,
@@ -430,19 +456,24 @@ pub fn start_runner<T: Task>(
             provider: crate::core::ProviderChoice::TensorRt,
             ..settings.session_config()
         };
+        let (element, settings) = (element.clone(), settings.clone());
         runner.rebuild_per_size(Box::new(move |width, height| {
             let profile = ShapeProfile {
                 input: input.clone(),
                 width,
                 height,
             };
-            InferenceSession::load(
+            let session = InferenceSession::load(
                 &path,
                 &SessionConfig {
                     profile: Some(profile),
                     ..config.clone()
                 },
-            )
+            )?;
+            // Says again where it runs: this start is the one that builds (or finds) the
+            // engine for the stream's size.
+            post_start_report(&element, cat, &settings, &session);
+            Ok(session)
         }));
     }
     Ok(runner)

@@ -372,7 +372,13 @@ impl BaseTransformImpl for Segmentation {
             threshold: self.threshold.clone(),
         };
         *self.state.lock().unwrap() = Some(State {
-            runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
+            runner: start_runner(
+                self.obj().upcast_ref(),
+                *CAT,
+                &settings.model,
+                session,
+                task,
+            )?,
             input,
             class_names,
             palette,

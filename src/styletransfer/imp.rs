@@ -224,7 +224,13 @@ impl BaseTransformImpl for StyleTransfer {
         settings.model.active_provider = session.provider().name().to_owned();
         let task = StyleTask;
         let state = State {
-            runner: start_runner(self.obj().upcast_ref(), &settings.model, session, task)?,
+            runner: start_runner(
+                self.obj().upcast_ref(),
+                *CAT,
+                &settings.model,
+                session,
+                task,
+            )?,
             input,
             output: ImageOutput::new(&pre),
             layout: None,
