@@ -386,6 +386,14 @@ fn post_start_report(
             (dir.display().to_string(), *hit)
         });
     let start_ms = report.load_time.as_millis() as u64;
+    if let Some(why) = report.host_memory.strip_prefix("pageable: ") {
+        gst::warning!(
+            cat,
+            obj = element,
+            "no page-locked host memory for the {provider} provider ({why}): tensors are copied \
+             to and from the GPU through pageable memory, which is slower"
+        );
+    }
     if !device.is_empty() {
         gst::info!(
             cat,
@@ -409,6 +417,7 @@ fn post_start_report(
         .field("engine-cache", engine_cache)
         .field("engine-cache-hit", engine_cache_hit)
         .field("start-ms", start_ms)
+        .field("host-memory", &report.host_memory)
         .field(
             "model-file",
             settings

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use ort::AsPointer;
 use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider};
-use ort::memory::Allocator;
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::IoBinding;
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
@@ -104,6 +104,10 @@ pub struct StartReport {
     /// Building the session: loading, optimising, and for TensorRT building or loading the
     /// engine (the first inference may add to it where ONNX Runtime builds lazily).
     pub load_time: std::time::Duration,
+    /// GPU providers: `pinned` when the input and output tensors live in page-locked host
+    /// memory (copies to and from the GPU by DMA, no staging copy), else `pageable: <why>`.
+    /// Empty on the CPU.
+    pub host_memory: String,
 }
 
 /// A provider that was tried and could not run, and why.
@@ -115,12 +119,15 @@ pub struct SkippedProvider {
 
 /// A loaded, validated model with its session.
 pub struct InferenceSession {
+    // Dropped in this order: the bound tensors, their allocator, then the session.
+    bound: Option<Bound>,
+    /// Page-locked host memory for the bound tensors on a GPU provider (None: ordinary).
+    pinned: Option<Allocator>,
     session: Session,
     description: ModelDescription,
     provider: Provider,
     skipped: Vec<SkippedProvider>,
     report: StartReport,
-    bound: Option<Bound>,
 }
 
 impl fmt::Debug for InferenceSession {
@@ -155,14 +162,28 @@ impl InferenceSession {
                 Ok(session) => {
                     let description = describe(&session)
                         .map_err(|e| format!("model '{}': {e}", path.display()))?;
+                    let pinned = match provider {
+                        Provider::Cpu => None,
+                        Provider::Cuda | Provider::TensorRt => match pinned_allocator(&session) {
+                            Ok(allocator) => {
+                                report.host_memory = "pinned".into();
+                                Some(allocator)
+                            }
+                            Err(e) => {
+                                report.host_memory = format!("pageable: {e}");
+                                None
+                            }
+                        },
+                    };
                     report.load_time = start.elapsed();
                     return Ok(Self {
+                        bound: None,
+                        pinned,
                         session,
                         description,
                         provider,
                         skipped,
                         report,
-                        bound: None,
                     });
                 }
                 Err(reason)
@@ -206,9 +227,11 @@ impl InferenceSession {
             .is_none_or(|b| (b.height, b.width) != (height, width))
         {
             self.bound = None;
+            let default = Allocator::default();
             self.bound = Some(Bound::new(
                 &mut self.session,
                 &self.description,
+                self.pinned.as_ref().unwrap_or(&default),
                 height,
                 width,
             )?);
@@ -288,12 +311,12 @@ impl Bound {
     fn new(
         session: &mut Session,
         description: &ModelDescription,
+        allocator: &Allocator,
         height: usize,
         width: usize,
     ) -> Result<Self, String> {
         let what = |e: ort::Error| format!("cannot prepare a {width}x{height} input: {e}");
-        let allocator = Allocator::default();
-        let mut input = Tensor::<f32>::new(&allocator, [1usize, 3, height, width]).map_err(what)?;
+        let mut input = Tensor::<f32>::new(allocator, [1usize, 3, height, width]).map_err(what)?;
         input.extract_tensor_mut().1.fill(0.0);
         let output_name = &description.outputs[0].name;
         // The output's size may depend on the input's: one run tells it (and warms up).
@@ -306,7 +329,7 @@ impl Bound {
                 .map_err(|e| format!("could not read the output tensor: {e}"))?;
             shape.to_vec()
         };
-        let mut output = Tensor::<f32>::new(&allocator, shape).map_err(what)?;
+        let mut output = Tensor::<f32>::new(allocator, shape).map_err(what)?;
         let mut binding = session.create_binding().map_err(what)?;
         binding
             .bind_input(description.input.name.as_str(), &input)
@@ -322,6 +345,20 @@ impl Bound {
             binding,
         })
     }
+}
+
+/// The GPU providers' page-locked host allocator: tensors in it are copied to and from the GPU
+/// by DMA, without the staging copy pageable memory needs. The CUDA (and TensorRT) provider
+/// registers it for every session.
+fn pinned_allocator(session: &Session) -> Result<Allocator, String> {
+    let info = MemoryInfo::new(
+        AllocationDevice::CUDA_PINNED,
+        0,
+        AllocatorType::Device,
+        MemoryType::CPUOutput,
+    )
+    .map_err(|e| e.to_string())?;
+    Allocator::new(session, info).map_err(|e| e.to_string())
 }
 
 /// Turns an ONNX Runtime status into its message (freeing it).
