@@ -283,16 +283,27 @@ fn blend_rgb8_any(rgb: &[u8], image: &mut ImageMut, strength: f32) {
     assert!(rgb.len() >= row_len * image.height, "RGB buffer too small");
     let (width, stride, layout) = (image.width, image.stride, image.layout);
     let frame_row_len = layout.row_bytes(width);
+    // Bytes in, bytes out: the blend in 1/256ths on integers, no float round trip.
+    let weight = (strength.clamp(0.0, 1.0) * 256.0 + 0.5) as i32;
     let rows = image.data.chunks_mut(stride).zip(rgb.chunks_exact(row_len));
     for (row, rgb_row) in rows.take(image.height) {
-        write_row(&mut row[..frame_row_len], layout, strength, |start, new| {
-            let pixels = rgb_row[start * 3..(start + RUN).min(width) * 3].chunks_exact(3);
-            for (i, p) in pixels.enumerate() {
-                new[0][i] = p[0] as f32;
-                new[1][i] = p[1] as f32;
-                new[2][i] = p[2] as f32;
-            }
-        });
+        let row = &mut row[..frame_row_len];
+        match layout.bytes_per_pixel {
+            3 => blend_bytes::<3>(row, layout.rgb_offsets, rgb_row, weight),
+            4 => blend_bytes::<4>(row, layout.rgb_offsets, rgb_row, weight),
+            n => unreachable!("no {n}-byte pixel layout"),
+        }
+    }
+}
+
+/// `original + ((new - original) * weight + 128) >> 8` for the colour bytes of one row.
+#[inline(always)]
+fn blend_bytes<const BPP: usize>(row: &mut [u8], offsets: [usize; 3], rgb: &[u8], weight: i32) {
+    for (px, new) in row.chunks_exact_mut(BPP).zip(rgb.chunks_exact(3)) {
+        for (c, o) in offsets.into_iter().enumerate() {
+            let old = px[o] as i32;
+            px[o] = (old + (((new[c] as i32 - old) * weight + 128) >> 8)) as u8;
+        }
     }
 }
 
@@ -305,8 +316,9 @@ type Levels = [[f32; RUN]; 3];
 
 /// Writes new levels into the colour bytes of one `row` of `layout` pixels, run by run:
 /// `fill(start, levels)` gives the levels of pixels `start..start + RUN` (or to the row's
-/// end). Each level is clamped to 0..=255 (NaN as 0), blended with the original by
-/// `strength` (`original + (new - original) * strength`) and rounded.
+/// end). Each level is clamped to 0..=255 (NaN as 0) and rounded, then blended with the
+/// original by `strength` (`original + (new - original) * strength`, rounded; strength in
+/// 1/256ths).
 #[inline(always)]
 fn write_row(
     row: &mut [u8],
@@ -341,17 +353,19 @@ fn write_row_of<const BPP: usize>(
                 }
             }
         } else {
-            // The originals, per component, then the blend in the same vectorised form.
-            let mut old = [[0f32; RUN]; 3];
+            // The originals, per component, then the blend in 1/256ths on 32-bit integer
+            // lanes (vectorises): original + ((new - original) * s + 128) >> 8.
+            let weight = (strength * 256.0 + 0.5) as i32;
+            let mut old = [[0u8; RUN]; 3];
             for (i, px) in pixels.chunks_exact(BPP).enumerate() {
                 for (old, o) in old.iter_mut().zip(offsets) {
-                    old[i] = px[o] as f32;
+                    old[i] = px[o];
                 }
             }
             for ((out, new), old) in out.iter_mut().zip(&new).zip(&old) {
                 for ((o, v), old) in out[..n].iter_mut().zip(&new[..n]).zip(&old[..n]) {
-                    let v = if *v >= 0.0 { v.min(255.0) } else { 0.0 };
-                    *o = to_level(old + (v - old) * strength);
+                    let (new, old) = (to_level(*v) as i32, *old as i32);
+                    *o = (old + (((new - old) * weight + 128) >> 8)) as u8;
                 }
             }
         }
