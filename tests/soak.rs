@@ -43,7 +43,7 @@ fn soak(element: &str, size: (u32, u32), frames: u64) -> (Mark, Mark) {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let warm_up = (frames / 10).clamp(50, 100);
+    let warm_up = (frames / 10).clamp(100, 200);
     let after_warm_up = Arc::new(Mutex::new(None));
     let seen = std::sync::atomic::AtomicU64::new(0);
     let mark = Arc::clone(&after_warm_up);
