@@ -29,8 +29,8 @@ from . import data, evaluate, export
 HERE = os.path.dirname(os.path.abspath(__file__))
 # 7-bit weights. x86 CPUs without VNNI multiply u8 x s8 with VPMADDUBSW, whose 16-bit sums
 # saturate on full-range weights: the same model then gives other classes there (mIoU 0.789 on
-# such a CPU, 0.807 on a VNNI one). With 7 bits no sum saturates, so every CPU computes the same
-# integers (mIoU 0.810 here); ONNX Runtime's quantisation guide recommends it for this reason.
+# such a CPU, 0.807 on a VNNI one). With 7 bits no sum can saturate, so both paths compute exact
+# integer sums (mIoU 0.810, on a VNNI CPU); ONNX Runtime's quantisation guide recommends it.
 REDUCE_RANGE = True
 
 

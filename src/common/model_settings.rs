@@ -13,6 +13,7 @@ use super::enums::{
 use crate::core::gpu_options::{GpuSettings, ShapeProfile};
 use crate::core::model::parse_triplet;
 use crate::core::runtime;
+use crate::core::session::HostMemory;
 use crate::core::{
     InferenceSession, Preprocessing, PreprocessingOverrides, Provider, Runner, SessionConfig, Task,
 };
@@ -386,7 +387,7 @@ fn post_start_report(
             (dir.display().to_string(), *hit)
         });
     let start_ms = report.load_time.as_millis() as u64;
-    if let Some(why) = report.host_memory.strip_prefix("pageable: ") {
+    if let HostMemory::Pageable(why) = &report.host_memory {
         gst::warning!(
             cat,
             obj = element,
@@ -417,7 +418,7 @@ fn post_start_report(
         .field("engine-cache", engine_cache)
         .field("engine-cache-hit", engine_cache_hit)
         .field("start-ms", start_ms)
-        .field("host-memory", &report.host_memory)
+        .field("host-memory", report.host_memory.to_string())
         .field(
             "model-file",
             settings

@@ -7,6 +7,7 @@
 //! a class map, an error map); the element draws that result into each frame. Results carry a
 //! generation number so that drawing can cache what it derives from a result.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -78,7 +79,7 @@ enum Mode<T: Task> {
         output: T::Output,
         generation: u64,
         last: Duration,
-        non_finite: NonFinite,
+        non_finite: NonFiniteCounter,
     },
     Background {
         shared: Arc<Shared<T::Output>>,
@@ -90,6 +91,7 @@ enum Mode<T: Task> {
 
 struct Shared<O> {
     slot: Mutex<Slot<O>>,
+    non_finite: NonFiniteCounter,
     /// Wakes the worker: a job or stop.
     wake: Condvar,
     /// Wakes [`Runner::finish`]: the worker became idle.
@@ -104,7 +106,6 @@ struct Slot<O> {
     output: O,
     generation: u64,
     last: Duration,
-    non_finite: NonFinite,
     error: Option<String>,
     /// A session to run from the next job on.
     new_session: Option<InferenceSession>,
@@ -120,11 +121,26 @@ pub struct NonFinite {
     pub last_count: usize,
 }
 
-impl NonFinite {
-    fn record(&mut self, count: usize) {
+/// Counts the inferences with NaN or infinite outputs. Atomics, so that the element can read
+/// them at every frame without taking the non-blocking slot's lock.
+#[derive(Debug, Default)]
+struct NonFiniteCounter {
+    inferences: AtomicU64,
+    last_count: AtomicUsize,
+}
+
+impl NonFiniteCounter {
+    fn record(&self, count: usize) {
         if count > 0 {
-            self.inferences += 1;
-            self.last_count = count;
+            self.last_count.store(count, Ordering::Relaxed);
+            self.inferences.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self) -> NonFinite {
+        NonFinite {
+            inferences: self.inferences.load(Ordering::Relaxed),
+            last_count: self.last_count.load(Ordering::Relaxed),
         }
     }
 }
@@ -138,7 +154,7 @@ impl<T: Task> Runner<T> {
                 output: T::Output::default(),
                 generation: 0,
                 last: Duration::ZERO,
-                non_finite: NonFinite::default(),
+                non_finite: NonFiniteCounter::default(),
             },
             rebuild: None,
             built_for: None,
@@ -155,11 +171,11 @@ impl<T: Task> Runner<T> {
                 output: T::Output::default(),
                 generation: 0,
                 last: Duration::ZERO,
-                non_finite: NonFinite::default(),
                 error: None,
                 new_session: None,
                 stop: false,
             }),
+            non_finite: NonFiniteCounter::default(),
             wake: Condvar::new(),
             idle: Condvar::new(),
         });
@@ -313,8 +329,8 @@ impl<T: Task> Runner<T> {
     /// The inferences so far whose output held NaN or infinite values.
     pub fn non_finite(&self) -> NonFinite {
         match &self.mode {
-            Mode::Blocking { non_finite, .. } => *non_finite,
-            Mode::Background { shared, .. } => lock(shared).non_finite,
+            Mode::Blocking { non_finite, .. } => non_finite.get(),
+            Mode::Background { shared, .. } => shared.non_finite.get(),
         }
     }
 
@@ -415,7 +431,7 @@ fn work<T: Task>(mut engine: Engine<T>, shared: &Shared<T::Output>) {
         match result {
             Ok(non_finite) => {
                 std::mem::swap(&mut slot.output, &mut scratch);
-                slot.non_finite.record(non_finite);
+                shared.non_finite.record(non_finite);
                 slot.generation += 1;
                 slot.last = start.elapsed();
             }

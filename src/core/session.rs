@@ -104,10 +104,30 @@ pub struct StartReport {
     /// Building the session: loading, optimising, and for TensorRT building or loading the
     /// engine (the first inference may add to it where ONNX Runtime builds lazily).
     pub load_time: std::time::Duration,
-    /// GPU providers: `pinned` when the input and output tensors live in page-locked host
-    /// memory (copies to and from the GPU by DMA, no staging copy), else `pageable: <why>`.
-    /// Empty on the CPU.
-    pub host_memory: String,
+    /// Where the bound input and output tensors live.
+    pub host_memory: HostMemory,
+}
+
+/// The host memory of the bound tensors.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostMemory {
+    /// The CPU provider: ordinary memory is what it reads.
+    #[default]
+    Ordinary,
+    /// A GPU provider, page-locked memory: ONNX Runtime can copy to and from the GPU by DMA.
+    Pinned,
+    /// A GPU provider that gave no page-locked memory (why): ordinary memory, slower copies.
+    Pageable(String),
+}
+
+impl fmt::Display for HostMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostMemory::Ordinary => Ok(()),
+            HostMemory::Pinned => f.write_str("pinned"),
+            HostMemory::Pageable(why) => write!(f, "pageable: {why}"),
+        }
+    }
 }
 
 /// A provider that was tried and could not run, and why.
@@ -166,11 +186,11 @@ impl InferenceSession {
                         Provider::Cpu => None,
                         Provider::Cuda | Provider::TensorRt => match pinned_allocator(&session) {
                             Ok(allocator) => {
-                                report.host_memory = "pinned".into();
+                                report.host_memory = HostMemory::Pinned;
                                 Some(allocator)
                             }
                             Err(e) => {
-                                report.host_memory = format!("pageable: {e}");
+                                report.host_memory = HostMemory::Pageable(e);
                                 None
                             }
                         },
