@@ -5,8 +5,9 @@
 //! - the first start (empty TensorRT engine cache) and the cached start (the same pipeline
 //!   again), each the time from PLAYING to the first output frame;
 //! - frames per second after that (`videotestsrc ! element ! appsink`, unsynchronised);
-//! - the output against the CPU provider's for the same frame, within the tolerance of its
-//!   precision (below), or the exact error when the provider cannot run.
+//! - the first and the last output (a moving pattern) against the CPU provider's for the same
+//!   frames, within the tolerance of its precision (below), or the exact error when the
+//!   provider cannot run. A provider whose last output is its first (a stale input) fails.
 //!
 //!     cargo run --release --example gpu_check -- [--providers cpu,cuda,tensorrt,tensorrt-fp16]
 //!
@@ -70,8 +71,10 @@ fn provider_settings(provider: &str) -> Result<(&'static str, bool, &'static str
 struct Run {
     start: Duration,
     fps: f64,
-    /// The first output frame, as bytes (the pattern is static: every frame is the same).
-    output: Vec<u8>,
+    /// The first and the last output frame, as bytes. The pattern moves, so they differ: a
+    /// provider that kept running the first input (a stale input binding) gives the first
+    /// output again at the end, and the last frame's check against the CPU fails.
+    outputs: [Vec<u8>; 2],
 }
 
 /// Starts `videotestsrc ! element ! appsink`, times the first frame and the rest.
@@ -106,19 +109,26 @@ fn run(launch: &str, frames: u32) -> Result<Run> {
         pipeline.set_state(gst::State::Null)?;
         bail!("{e}");
     };
-    let output = first
-        .buffer()
-        .ok_or_else(|| anyhow!("empty sample"))?
-        .map_readable()?
-        .to_vec();
+    let bytes = |sample: &gst::Sample| -> Result<Vec<u8>> {
+        Ok(sample
+            .buffer()
+            .ok_or_else(|| anyhow!("empty sample"))?
+            .map_readable()?
+            .to_vec())
+    };
+    let output = bytes(&first)?;
     let timed = Instant::now();
     let mut count = 0;
-    while sink
-        .try_pull_sample(gst::ClockTime::from_seconds(60))
-        .is_some()
-    {
+    let mut last = None;
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
         count += 1;
+        last = Some(sample);
     }
+    let last = last
+        .as_ref()
+        .map(bytes)
+        .transpose()?
+        .unwrap_or_else(|| output.clone());
     let fps = count as f64 / timed.elapsed().as_secs_f64();
     pipeline.set_state(gst::State::Null)?;
     if count + 1 < frames {
@@ -128,7 +138,11 @@ fn run(launch: &str, frames: u32) -> Result<Run> {
             error()
         );
     }
-    Ok(Run { start, fps, output })
+    Ok(Run {
+        start,
+        fps,
+        outputs: [output, last],
+    })
 }
 
 /// (mean level difference, 99.9th percentile, share of equal bytes).
@@ -171,11 +185,11 @@ fn main() -> Result<()> {
             let (w, h) = size
                 .split_once('x')
                 .ok_or_else(|| anyhow!("size '{size}' is not WIDTHxHEIGHT"))?;
-            let mut reference: Option<Vec<u8>> = None;
+            let mut reference: Option<[Vec<u8>; 2]> = None;
             for provider in &args.providers {
                 let (ep, fp16, precision) = provider_settings(provider)?;
                 let launch = format!(
-                    "videotestsrc pattern=smpte num-buffers={} ! video/x-raw,format=RGBx,width={w},height={h} ! \
+                    "videotestsrc pattern=ball num-buffers={} ! video/x-raw,format=RGBx,width={w},height={h} ! \
                      {element} model-file={} execution-provider={ep} trt-fp16={fp16} trt-engine-cache={} {props} ! \
                      appsink name=sink sync=false",
                     args.frames + 1,
@@ -192,19 +206,38 @@ fn main() -> Result<()> {
                 };
                 let cached = run(&launch, args.frames + 1)?;
                 if provider == "cpu" {
-                    reference = Some(cached.output.clone());
+                    if cached.outputs[0] == cached.outputs[1] {
+                        bail!(
+                            "{model} {size}: the first and last CPU outputs are equal; the check needs frames that differ"
+                        );
+                    }
+                    reference = Some(cached.outputs.clone());
                 }
                 let verdict = match &reference {
-                    Some(cpu) if cpu.len() == cached.output.len() => {
-                        let stats = compare(cpu, &cached.output);
-                        let ok = within_tolerance(model, precision, stats);
+                    Some(cpu) if cpu[0].len() == cached.outputs[0].len() => {
+                        // The worse of the first and the last frame.
+                        let first = compare(&cpu[0], &cached.outputs[0]);
+                        let last = compare(&cpu[1], &cached.outputs[1]);
+                        let stats = if within_tolerance(model, precision, first) {
+                            last
+                        } else {
+                            first
+                        };
+                        let stale = cached.outputs[0] == cached.outputs[1];
+                        let ok = within_tolerance(model, precision, first)
+                            && within_tolerance(model, precision, last)
+                            && !stale;
                         failures += usize::from(!ok);
                         format!(
                             "{:.2} | {} | {:.1}% | {}",
                             stats.0,
                             stats.1,
                             stats.2 * 100.0,
-                            if ok { "ok" } else { "OUT OF TOLERANCE" }
+                            match (ok, stale) {
+                                (true, _) => "ok",
+                                (false, true) => "STALE INPUT (the last frame is the first)",
+                                (false, false) => "OUT OF TOLERANCE",
+                            }
                         )
                     }
                     _ => "- | - | - | no CPU reference (run with cpu first)".into(),

@@ -17,10 +17,13 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::latency::ReportedLatency;
+use crate::common::live::{self, FrameCost, Phase, Schedule, Scheduled};
 use crate::common::model_settings::{ModelSettings, start_runner, start_session};
 use crate::common::non_finite::NonFiniteWarning;
-use crate::common::{analysis, check_kind, finish_at_eos, refuse_while_running};
+use crate::common::{
+    InferMode, analysis, check_kind, finish_at_eos, infer_frame, refuse_while_running,
+    sync_controlled,
+};
 use crate::core::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
@@ -161,7 +164,7 @@ struct State {
 pub struct Anomaly {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    latency: ReportedLatency,
+    schedule: Schedule,
     non_finite: NonFiniteWarning,
 }
 
@@ -203,6 +206,7 @@ impl ObjectImpl for Anomaly {
                     .maximum(1.0)
                     .default_value(DEFAULT_ALPHA)
                     .mutable_playing()
+                    .controllable()
                     .build(),
                 glib::ParamSpecDouble::builder("threshold")
                     .nick("Threshold")
@@ -211,6 +215,7 @@ impl ObjectImpl for Anomaly {
                     .maximum(1000.0)
                     .default_value(DEFAULT_THRESHOLD)
                     .mutable_playing()
+                    .controllable()
                     .build(),
                 glib::ParamSpecDouble::builder("max-error")
                     .nick("Maximum error")
@@ -219,6 +224,7 @@ impl ObjectImpl for Anomaly {
                     .maximum(1000.0)
                     .default_value(DEFAULT_MAX_ERROR)
                     .mutable_playing()
+                    .controllable()
                     .build(),
                 glib::ParamSpecDouble::builder("error-scale")
                     .nick("Error scale")
@@ -401,12 +407,15 @@ impl BaseTransformImpl for Anomaly {
             caps: None,
         });
         self.settings.lock().unwrap().model.active_provider = active;
-        self.latency.reset();
+        self.schedule.reset();
         self.non_finite.reset();
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        if let Err(e) = self.schedule.sink_event(self, &event) {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+        }
         if let gst::EventView::Eos(_) = event.view()
             && let Some(state) = self.state.lock().unwrap().as_ref()
         {
@@ -415,8 +424,34 @@ impl BaseTransformImpl for Anomaly {
         self.parent_sink_event(event)
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        match self.schedule.src_event(self.obj().upcast_ref(), event) {
+            Ok(handled) => handled,
+            Err(event) => self.parent_src_event(event),
+        }
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        live::submit_input_buffer(self, is_discont, inbuf)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        live::generate_output(self)
+    }
+
+    fn before_transform(&self, inbuf: &gst::BufferRef) {
+        sync_controlled(self.obj().upcast_ref(), inbuf);
+    }
+
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
+        self.schedule.reset();
         self.settings.lock().unwrap().model.active_provider.clear();
         Ok(())
     }
@@ -447,14 +482,25 @@ impl BaseTransformImpl for Anomaly {
             .runner
             .warm_up(tensor)
             .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        self.latency.update(self.obj().upcast_ref(), *CAT, took);
+        let framerate = state
+            .caps
+            .as_ref()
+            .map_or(gst::Fraction::new(0, 1), |c| c.0.fps());
+        let settings = self.settings.lock().unwrap().clone();
+        self.schedule.configure(
+            self.obj().upcast_ref(),
+            *CAT,
+            framerate,
+            took,
+            !settings.model.non_blocking && settings.live.interval == 1,
+        );
         Ok(())
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let answered = BaseTransformImplExt::parent_query(self, direction, query);
         if answered && direction == gst::PadDirection::Src {
-            self.latency.add_to(query);
+            self.schedule.latency().add_to(query);
         }
         answered
     }
@@ -470,7 +516,7 @@ impl BaseTransformImpl for Anomaly {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().live;
+        let (settings, infer) = self.frame_settings();
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -478,7 +524,7 @@ impl BaseTransformImpl for Anomaly {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
                 .map_err(|_| gst::FlowError::Error)?;
             let mut image = analysis::image_mut(&mut frame, &info)?;
-            if !self.measure(state, &settings, &image.as_ref())? {
+            if !self.measure(state, &settings, infer, &image.as_ref())? {
                 return Ok(gst::FlowSuccess::Ok); // non-blocking, no result yet: unchanged
             }
             let style = HeatmapStyle {
@@ -502,7 +548,7 @@ impl BaseTransformImpl for Anomaly {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().live;
+        let (settings, infer) = self.frame_settings();
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -510,7 +556,12 @@ impl BaseTransformImpl for Anomaly {
             let frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
                     .map_err(|_| gst::FlowError::Error)?;
-            if !self.measure(state, &settings, &analysis::image_ref(&frame, &in_info)?)? {
+            if !self.measure(
+                state,
+                &settings,
+                infer,
+                &analysis::image_ref(&frame, &in_info)?,
+            )? {
                 // Non-blocking, no result yet: no error.
                 analysis::write_gray8(outbuf, &out_info, |data, _| data.fill(0))?;
                 return Ok(gst::FlowSuccess::Ok);
@@ -533,6 +584,17 @@ impl BaseTransformImpl for Anomaly {
 }
 
 impl Anomaly {
+    /// The settings each frame reads, and how its inference goes (due is decided later).
+    fn frame_settings(&self) -> (Live, InferMode) {
+        let s = self.settings.lock().unwrap();
+        let infer = InferMode {
+            due: false,
+            non_blocking: s.model.non_blocking,
+            wait_first_result: s.model.wait_first_result,
+        };
+        (s.live, infer)
+    }
+
     /// Runs inference on this frame when due (every `interval` frames; in non-blocking mode
     /// when the inference thread is free) and brings the frame-size error map and the score up
     /// to date with the newest result. Returns false while there is no result yet.
@@ -540,10 +602,15 @@ impl Anomaly {
         &self,
         state: &mut State,
         settings: &Live,
+        mut infer: InferMode,
         image: &ImageRef,
     ) -> Result<bool, gst::FlowError> {
-        let due = analysis::inference_due(state.frames, settings.interval);
-        state.frames += 1;
+        let phase = self.schedule.phase();
+        infer.due =
+            phase == Phase::Infer && analysis::inference_due(state.frames, settings.interval);
+        if phase == Phase::Infer {
+            state.frames += 1;
+        }
         let State {
             runner,
             input,
@@ -555,11 +622,7 @@ impl Anomaly {
             ..
         } = state;
         let (width, height) = (image.width, image.height);
-        let result = if due {
-            runner.submit_frame(input, image).map(drop)
-        } else {
-            Ok(())
-        };
+        let result = infer_frame(runner, input, image, infer).map(drop);
         let result = result.and_then(|()| {
             runner
                 .with_latest(|latest| {
@@ -579,8 +642,7 @@ impl Anomaly {
                 })
                 .and_then(|drawn| drawn)
         });
-        if due {
-            self.latency.record(self.obj().upcast_ref(), *CAT, runner);
+        if infer.due || phase == Phase::DrawHeld {
             self.non_finite.check(self.obj().upcast_ref(), runner);
         }
         result.map_err(|e| {
@@ -625,6 +687,60 @@ impl Anomaly {
                 .build();
             let _ = self.obj().post_message(msg);
         }
+    }
+}
+
+impl Scheduled for Anomaly {
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn frame_cost(&self) -> FrameCost {
+        let (settings, infer) = self.frame_settings();
+        let state = self.state.lock().unwrap();
+        state.as_ref().map_or_else(FrameCost::default, |state| {
+            FrameCost::of(
+                &state.runner,
+                state.frames,
+                settings.interval,
+                infer.non_blocking,
+            )
+        })
+    }
+
+    fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        state.frames += 1;
+        live::start_frame_inference(
+            self.obj().upcast_ref(),
+            &mut state.runner,
+            &mut state.input,
+            &info,
+            frame,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+            gst::FlowError::Error
+        })
+    }
+
+    fn wait_inference(&self) -> Result<(), gst::FlowError> {
+        let state = self.state.lock().unwrap();
+        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+        state.runner.finish().map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+            gst::FlowError::Error
+        })
+    }
+
+    fn inference_idle(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(|s| s.runner.is_idle())
     }
 }
 

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use gst::prelude::*;
 
-use crate::core::{Runner, Task};
-
 /// How much slower than reported inference may get before the pipeline is told.
 const REPORT_MARGIN: f64 = 1.25;
 
@@ -39,29 +37,16 @@ impl ReportedLatency {
         // Report with head room so that normal jitter does not trigger a new query.
         let new = (measured as f64 * REPORT_MARGIN) as u64;
         self.nanos.store(new, Ordering::Relaxed);
-        if reported > 0 {
-            gst::info!(
-                cat,
-                obj = element,
-                "inference takes {} ms, reported latency now {} ms",
-                measured / 1_000_000,
-                new / 1_000_000
-            );
-            let _ = element.post_message(gst::message::Latency::builder().src(element).build());
-        }
-    }
-
-    /// Records the last inference of a blocking `runner` (frames do not wait in non-blocking
-    /// mode, so nothing is added there).
-    pub fn record<T: Task>(
-        &self,
-        element: &gst::Element,
-        cat: gst::DebugCategory,
-        runner: &Runner<T>,
-    ) {
-        if !runner.is_background() {
-            self.update(element, cat, runner.last_duration());
-        }
+        gst::info!(
+            cat,
+            obj = element,
+            "a frame takes {} ms in the element, reported latency now {} ms",
+            measured / 1_000_000,
+            new / 1_000_000
+        );
+        // Also the first time: a live pipeline may have asked before the caps (and the
+        // warm-up that measures) were known.
+        let _ = element.post_message(gst::message::Latency::builder().src(element).build());
     }
 
     /// Adds the reported latency to an answered LATENCY query.

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod enums;
 pub mod latency;
+pub mod live;
 pub mod model_settings;
 pub mod non_finite;
 
@@ -104,5 +105,52 @@ impl SharedF32 {
 
     pub fn get(&self) -> f32 {
         f32::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// How a frame's inference goes, as the element's settings and the schedule say.
+#[derive(Debug, Clone, Copy)]
+pub struct InferMode {
+    /// The frame is due for inference (`interval`), and not held (its inference ran already).
+    pub due: bool,
+    pub non_blocking: bool,
+    /// Non-blocking: wait for the first result rather than pass frames unprocessed.
+    pub wait_first_result: bool,
+}
+
+/// Runs the inference step of `frame`: nothing when not due; in non-blocking mode started
+/// when the inference thread is free; else run and waited for. Returns whether the frame
+/// waited for an inference of its own (its time counts as the element's latency).
+pub fn infer_frame<T: crate::core::Task>(
+    runner: &mut crate::core::Runner<T>,
+    input: &mut crate::core::TensorInput,
+    frame: &crate::core::ImageRef,
+    mode: InferMode,
+) -> Result<bool, String> {
+    if !mode.due {
+        return Ok(false);
+    }
+    if !mode.non_blocking {
+        runner.run_frame(input, frame)?;
+        return Ok(true);
+    }
+    runner.submit_frame(input, frame)?;
+    if mode.wait_first_result && runner.with_latest(|latest| latest.is_none())? {
+        runner.finish()?;
+    }
+    Ok(false)
+}
+
+/// Brings the element's controlled properties (GstController bindings) to the time of
+/// `buffer`, as BaseTransform elements do before each transform.
+pub fn sync_controlled(element: &gst_base::BaseTransform, buffer: &gst::BufferRef) {
+    use gst::prelude::*;
+    use gst_base::prelude::*;
+    let segment = element.segment();
+    if let Some(stream_time) = segment
+        .downcast_ref::<gst::format::Time>()
+        .and_then(|s| s.to_stream_time(buffer.pts()))
+    {
+        let _ = element.sync_values(stream_time);
     }
 }

@@ -40,6 +40,8 @@ pub struct ModelSettings {
     pub size_multiple: u32,
     pub inference_scale: f64,
     pub non_blocking: bool,
+    /// Non-blocking: frames wait for the first result instead of passing unprocessed.
+    pub wait_first_result: bool,
     /// Read-only: the provider that runs the current session ("" when none runs).
     pub active_provider: String,
 }
@@ -64,6 +66,7 @@ impl Default for ModelSettings {
             size_multiple: 0,
             inference_scale: 1.0,
             non_blocking: false,
+            wait_first_result: false,
             active_provider: String::new(),
         }
     }
@@ -198,6 +201,15 @@ impl ModelSettings {
                 .default_value(false)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecBoolean::builder("wait-first-result")
+                .nick("Wait for the first result")
+                .blurb(
+                    "Non-blocking mode: the first frames wait for the first result instead of \
+                     passing unprocessed, so that a recording starts processed",
+                )
+                .default_value(false)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecString::builder(ACTIVE_PROVIDER)
                 .nick("Active provider")
                 .blurb("The execution provider that actually runs the model (empty until started)")
@@ -236,6 +248,9 @@ impl ModelSettings {
             "size-multiple" => self.size_multiple = value.get().expect("type checked upstream"),
             "inference-scale" => self.inference_scale = value.get().expect("type checked upstream"),
             "non-blocking" => self.non_blocking = value.get().expect("type checked upstream"),
+            "wait-first-result" => {
+                self.wait_first_result = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!("not a model property: {name}"),
         }
     }
@@ -260,6 +275,7 @@ impl ModelSettings {
             "size-multiple" => self.size_multiple.to_value(),
             "inference-scale" => self.inference_scale.to_value(),
             "non-blocking" => self.non_blocking.to_value(),
+            "wait-first-result" => self.wait_first_result.to_value(),
             ACTIVE_PROVIDER => self.active_provider.to_value(),
             _ => unimplemented!("not a model property: {name}"),
         }

@@ -137,6 +137,15 @@ impl NonFiniteCounter {
         }
     }
 
+    fn add(&self, other: &NonFiniteCounter) {
+        let other = other.get();
+        if other.inferences > 0 {
+            self.last_count.store(other.last_count, Ordering::Relaxed);
+            self.inferences
+                .fetch_add(other.inferences, Ordering::Relaxed);
+        }
+    }
+
     fn get(&self) -> NonFinite {
         NonFinite {
             inferences: self.inferences.load(Ordering::Relaxed),
@@ -163,12 +172,59 @@ impl<T: Task> Runner<T> {
 
     /// Runs on a thread of its own, named `name`.
     pub fn background(session: InferenceSession, task: T, name: &str) -> Result<Self, String> {
-        let shared = Arc::new(Shared {
+        Ok(Self {
+            mode: start_worker(Engine { session, task }, name)?,
+            rebuild: None,
+            built_for: None,
+        })
+    }
+
+    /// Moves a blocking runner's session to a thread of its own, named `name`, so that an
+    /// inference can run while the caller does something else ([`Runner::start_frame`]). The
+    /// results so far are kept. Does nothing when already on a thread.
+    pub fn move_to_thread(&mut self, name: &str) -> Result<(), String> {
+        let Mode::Blocking { .. } = &self.mode else {
+            return Ok(());
+        };
+        // A placeholder while the engine moves. Should the thread not start, the engine is
+        // gone and every later submit says so.
+        let placeholder = Mode::Background {
+            shared: Arc::new(Shared::new(T::Output::default())),
+            worker: None,
+            tensor: None,
+        };
+        let Mode::Blocking {
+            engine,
+            output,
+            generation,
+            last,
+            non_finite,
+        } = std::mem::replace(&mut self.mode, placeholder)
+        else {
+            unreachable!("checked above")
+        };
+        let (session, task) = (engine.session, engine.task);
+        let mode = start_worker(Engine { session, task }, name)?;
+        if let Mode::Background { shared, .. } = &mode {
+            let mut slot = lock(shared);
+            slot.output = output;
+            slot.generation = generation;
+            slot.last = last;
+            shared.non_finite.add(&non_finite);
+        }
+        self.mode = mode;
+        Ok(())
+    }
+}
+
+impl<O: Default> Shared<O> {
+    fn new(output: O) -> Self {
+        Self {
             slot: Mutex::new(Slot {
                 job: None,
                 busy: false,
                 returned: None,
-                output: T::Output::default(),
+                output,
                 generation: 0,
                 last: Duration::ZERO,
                 error: None,
@@ -178,26 +234,28 @@ impl<T: Task> Runner<T> {
             non_finite: NonFiniteCounter::default(),
             wake: Condvar::new(),
             idle: Condvar::new(),
-        });
-        let engine = Engine { session, task };
-        let worker = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name(name.chars().take(15).collect())
-                .spawn(move || work(engine, &shared))
-                .map_err(|e| format!("cannot start the inference thread: {e}"))?
-        };
-        Ok(Self {
-            mode: Mode::Background {
-                shared,
-                worker: Some(worker),
-                tensor: Some(Vec::new()),
-            },
-            rebuild: None,
-            built_for: None,
-        })
+        }
     }
+}
 
+/// Starts the inference thread for `engine`.
+fn start_worker<T: Task>(engine: Engine<T>, name: &str) -> Result<Mode<T>, String> {
+    let shared = Arc::new(Shared::new(T::Output::default()));
+    let worker = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(name.chars().take(15).collect())
+            .spawn(move || work(engine, &shared))
+            .map_err(|e| format!("cannot start the inference thread: {e}"))?
+    };
+    Ok(Mode::Background {
+        shared,
+        worker: Some(worker),
+        tensor: Some(Vec::new()),
+    })
+}
+
+impl<T: Task> Runner<T> {
     /// Starts an inference on the tensor `fill` writes for `layout`: at once when blocking,
     /// else hands it to the thread if the thread is idle (returns false when it was busy and
     /// the frame was skipped). An error of the previous background inference is returned here.
@@ -220,7 +278,14 @@ impl<T: Task> Runner<T> {
                 *last = start.elapsed();
                 Ok(true)
             }
-            Mode::Background { shared, tensor, .. } => {
+            Mode::Background {
+                shared,
+                tensor,
+                worker,
+            } => {
+                if worker.is_none() {
+                    return Err("the inference thread could not be started".into());
+                }
                 {
                     let mut slot = lock(shared);
                     if let Some(e) = slot.error.take() {
@@ -255,6 +320,34 @@ impl<T: Task> Runner<T> {
     ) -> Result<bool, String> {
         let layout = input.layout(frame.width, frame.height);
         self.submit(layout, |tensor| input.fill(frame, layout, tensor))
+    }
+
+    /// Infers on `frame` and waits for the result, on the caller's thread or on the
+    /// inference thread (after the inference in flight, if any).
+    pub fn run_frame(&mut self, input: &mut TensorInput, frame: &ImageRef) -> Result<(), String> {
+        self.start_frame(input, frame)?;
+        self.finish()
+    }
+
+    /// Starts an inference on `frame` without waiting for its result when on a thread (the
+    /// inference in flight, if any, is waited for first); at once when blocking. The result
+    /// is the newest once [`Runner::finish`] returns.
+    pub fn start_frame(&mut self, input: &mut TensorInput, frame: &ImageRef) -> Result<(), String> {
+        self.finish()?;
+        let started = self.submit_frame(input, frame)?;
+        debug_assert!(started, "the thread was idle");
+        Ok(())
+    }
+
+    /// Whether no inference is in flight (its result, if any, is the newest).
+    pub fn is_idle(&self) -> bool {
+        match &self.mode {
+            Mode::Blocking { .. } => true,
+            Mode::Background { shared, .. } => {
+                let slot = lock(shared);
+                !slot.busy && slot.job.is_none()
+            }
+        }
     }
 
     /// Hands the newest result to `use_result` (None before the first one finishes).

@@ -268,9 +268,22 @@ impl InferenceSession {
             .bound
             .as_ref()
             .ok_or("no input prepared (input_mut) before run")?;
-        // SAFETY: both pointers come from live objects owned by `self`; the binding holds the
-        // input and output values it was given. `Session::run_binding` would do the same call
-        // but build a map of outputs on the heap at every frame.
+        // The input is bound again for every run, on every provider: binding copies a host
+        // tensor to a GPU provider's device at bind time (later writes to it would not be
+        // seen), while on the CPU it aliases the tensor. One path for all providers keeps the
+        // CPU tests exercising exactly the calls a GPU runs.
+        // SAFETY: every pointer comes from a live object owned by `self` (the session, the
+        // binding, the input value and its name); the binding holds the values it was given.
+        // `IoBinding::bind_input` and `Session::run_binding` would make the same calls but
+        // allocate a name and a map of outputs on the heap at every frame.
+        let status = unsafe {
+            (ort::api().BindInput)(
+                bound.binding.ptr().cast_mut(),
+                bound.input_name.as_ptr(),
+                bound.input.ptr(),
+            )
+        };
+        check_status(status).map_err(|e| format!("cannot bind the input: {e}"))?;
         let status = unsafe {
             (ort::api().RunWithBinding)(
                 self.session.ptr().cast_mut(),
@@ -322,6 +335,8 @@ fn count_non_finite(values: &[f32]) -> usize {
 struct Bound {
     height: usize,
     width: usize,
+    /// The input's name for the C API (bound again at every run).
+    input_name: std::ffi::CString,
     input: Tensor<f32>,
     output: Tensor<f32>,
     binding: IoBinding,
@@ -357,9 +372,12 @@ impl Bound {
         binding
             .bind_output(output_name.as_str(), &mut output)
             .map_err(what)?;
+        let input_name = std::ffi::CString::new(description.input.name.as_str())
+            .map_err(|_| format!("input name {:?} holds a NUL byte", description.input.name))?;
         Ok(Self {
             height,
             width,
+            input_name,
             input,
             output,
             binding,

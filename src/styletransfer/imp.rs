@@ -17,16 +17,21 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::common::latency::ReportedLatency;
+use crate::common::analysis::inference_due;
+use crate::common::live::{self, FrameCost, Phase, Schedule, Scheduled};
 use crate::common::model_settings::{ModelSettings, start_runner, start_session};
 use crate::common::non_finite::NonFiniteWarning;
-use crate::common::{VIDEO_FORMATS, check_kind, finish_at_eos, pixel_layout, refuse_while_running};
+use crate::common::{
+    InferMode, VIDEO_FORMATS, check_kind, finish_at_eos, infer_frame, pixel_layout,
+    refuse_while_running, sync_controlled,
+};
 use crate::core::{
     DecodedImage, ImageMut, ImageOutput, PixelLayout, RunOutput, Runner, Task, TensorInput,
     TensorLayout, decode_image,
 };
 
 const DEFAULT_STRENGTH: f64 = 1.0;
+const DEFAULT_INTERVAL: u32 = 1;
 /// The metadata `kind` of the models this element runs (models without `kind` are accepted).
 const MODEL_KIND: &str = "style";
 
@@ -34,6 +39,7 @@ const MODEL_KIND: &str = "style";
 struct Settings {
     model: ModelSettings,
     strength: f64,
+    interval: u32,
 }
 
 impl Default for Settings {
@@ -41,6 +47,7 @@ impl Default for Settings {
         Self {
             model: ModelSettings::default(),
             strength: DEFAULT_STRENGTH,
+            interval: DEFAULT_INTERVAL,
         }
     }
 }
@@ -68,13 +75,16 @@ struct State {
     output: ImageOutput,
     /// Set from the negotiated caps.
     layout: Option<PixelLayout>,
+    info: Option<gst_video::VideoInfo>,
+    /// Frames seen since the caps were set (inference runs when `frames % interval == 0`).
+    frames: u64,
 }
 
 #[derive(Default)]
 pub struct StyleTransfer {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    latency: ReportedLatency,
+    schedule: Schedule,
     non_finite: NonFiniteWarning,
 }
 
@@ -111,6 +121,19 @@ impl ObjectImpl for StyleTransfer {
                     .maximum(1.0)
                     .default_value(DEFAULT_STRENGTH)
                     .mutable_playing()
+                    .controllable()
+                    .build(),
+            );
+            props.push(
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb(
+                        "Infer every N-th frame and draw the last output on the frames in between",
+                    )
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
                     .build(),
             );
             props
@@ -127,6 +150,7 @@ impl ObjectImpl for StyleTransfer {
         let old = self.property_of(&settings, name);
         match name {
             "strength" => settings.strength = value.get().expect("type checked upstream"),
+            "interval" => settings.interval = value.get().expect("type checked upstream"),
             _ => settings.model.set(name, value),
         }
         gst::info!(
@@ -147,6 +171,7 @@ impl StyleTransfer {
     fn property_of(&self, settings: &Settings, name: &str) -> glib::Value {
         match name {
             "strength" => settings.strength.to_value(),
+            "interval" => settings.interval.to_value(),
             _ => settings.model.get(name),
         }
     }
@@ -234,9 +259,11 @@ impl BaseTransformImpl for StyleTransfer {
             input,
             output: ImageOutput::new(&pre),
             layout: None,
+            info: None,
+            frames: 0,
         };
         self.settings.lock().unwrap().model.active_provider = settings.model.active_provider;
-        self.latency.reset();
+        self.schedule.reset();
         self.non_finite.reset();
         *self.state.lock().unwrap() = Some(state);
         Ok(())
@@ -245,12 +272,15 @@ impl BaseTransformImpl for StyleTransfer {
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let answered = BaseTransformImplExt::parent_query(self, direction, query);
         if answered && direction == gst::PadDirection::Src {
-            self.latency.add_to(query);
+            self.schedule.latency().add_to(query);
         }
         answered
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        if let Err(e) = self.schedule.sink_event(self, &event) {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+        }
         if let gst::EventView::Eos(_) = event.view()
             && let Some(state) = self.state.lock().unwrap().as_ref()
         {
@@ -259,9 +289,35 @@ impl BaseTransformImpl for StyleTransfer {
         self.parent_sink_event(event)
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        match self.schedule.src_event(self.obj().upcast_ref(), event) {
+            Ok(handled) => handled,
+            Err(event) => self.parent_src_event(event),
+        }
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        live::submit_input_buffer(self, is_discont, inbuf)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        live::generate_output(self)
+    }
+
+    fn before_transform(&self, inbuf: &gst::BufferRef) {
+        sync_controlled(self.obj().upcast_ref(), inbuf);
+    }
+
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // Dropping the runner joins its inference thread, if any.
         *self.state.lock().unwrap() = None;
+        self.schedule.reset();
         self.settings.lock().unwrap().model.active_provider.clear();
         Ok(())
     }
@@ -282,6 +338,8 @@ impl VideoFilterImpl for StyleTransfer {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
         state.layout = Some(layout);
+        state.info = Some(in_info.clone());
+        state.frames = 0;
         let tensor = state
             .input
             .layout(in_info.width() as usize, in_info.height() as usize);
@@ -289,7 +347,14 @@ impl VideoFilterImpl for StyleTransfer {
             .runner
             .warm_up(tensor)
             .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        self.latency.update(self.obj().upcast_ref(), *CAT, took);
+        let settings = self.settings.lock().unwrap().clone();
+        self.schedule.configure(
+            self.obj().upcast_ref(),
+            *CAT,
+            in_info.fps(),
+            took,
+            !settings.model.non_blocking && settings.interval == 1,
+        );
         gst::debug!(
             CAT,
             imp = self,
@@ -304,16 +369,28 @@ impl VideoFilterImpl for StyleTransfer {
         &self,
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let strength = self.settings.lock().unwrap().strength as f32;
+        let (strength, interval, non_blocking, wait_first_result) = {
+            let s = self.settings.lock().unwrap();
+            let m = &s.model;
+            (
+                s.strength as f32,
+                s.interval,
+                m.non_blocking,
+                m.wait_first_result,
+            )
+        };
         if strength <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
+        let phase = self.schedule.phase();
         let mut state = self.state.lock().unwrap();
         let State {
             runner,
             input,
             output,
             layout,
+            frames,
+            ..
         } = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let layout = layout.ok_or(gst::FlowError::NotNegotiated)?;
         let (width, height) = (frame.width() as usize, frame.height() as usize);
@@ -326,20 +403,81 @@ impl VideoFilterImpl for StyleTransfer {
             stride,
             layout,
         };
-        let result = runner
-            .submit_frame(input, &image.as_ref())
-            .and_then(|_| {
-                runner.with_latest(|latest| match latest {
+        let mode = InferMode {
+            due: phase == Phase::Infer && inference_due(*frames, interval),
+            non_blocking,
+            wait_first_result,
+        };
+        if phase == Phase::Infer {
+            *frames += 1;
+        }
+        let inferred = infer_frame(runner, input, &image.as_ref(), mode);
+        let result = inferred.and_then(|_| {
+            runner
+                .with_latest(|latest| match latest {
                     Some(latest) => output.draw(latest.output, &mut image, strength),
                     None => Ok(()), // non-blocking, before the first result: unchanged
                 })
-            })
-            .and_then(|drawn| drawn);
-        self.latency.record(self.obj().upcast_ref(), *CAT, runner);
-        self.non_finite.check(self.obj().upcast_ref(), runner);
+                .and_then(|drawn| drawn)
+        });
+        if mode.due || phase == Phase::DrawHeld {
+            self.non_finite.check(self.obj().upcast_ref(), runner);
+        }
         result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
             gst::FlowError::Error
         })
+    }
+}
+
+impl Scheduled for StyleTransfer {
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn frame_cost(&self) -> FrameCost {
+        let (interval, non_blocking) = {
+            let s = self.settings.lock().unwrap();
+            (s.interval, s.model.non_blocking)
+        };
+        let state = self.state.lock().unwrap();
+        state.as_ref().map_or_else(FrameCost::default, |state| {
+            FrameCost::of(&state.runner, state.frames, interval, non_blocking)
+        })
+    }
+
+    fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        state.frames += 1;
+        live::start_frame_inference(
+            self.obj().upcast_ref(),
+            &mut state.runner,
+            &mut state.input,
+            &info,
+            frame,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+            gst::FlowError::Error
+        })
+    }
+
+    fn wait_inference(&self) -> Result<(), gst::FlowError> {
+        let state = self.state.lock().unwrap();
+        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+        state.runner.finish().map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
+            gst::FlowError::Error
+        })
+    }
+
+    fn inference_idle(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(|s| s.runner.is_idle())
     }
 }
