@@ -124,9 +124,8 @@ pub struct Schedule {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// The smallest L (see the module docs) the sink's QoS events implied since the latency
-    /// last changed, in nanoseconds; None before the first event.
-    render_offset: Option<i64>,
+    /// L (see the module docs) from the sink's QoS events, in nanoseconds.
+    render_offset: RenderOffset,
     proportion: f64,
     processed: u64,
     dropped: u64,
@@ -222,8 +221,7 @@ impl Schedule {
                     let offset = now.nseconds() as i64 - ts.nseconds() as i64 - diff.max(0);
                     let mut inner = self.lock();
                     inner.proportion = proportion;
-                    inner.render_offset =
-                        Some(inner.render_offset.map_or(offset, |o| o.min(offset)));
+                    inner.render_offset.record(offset);
                 }
                 Ok(element
                     .static_pad("sink")
@@ -231,7 +229,7 @@ impl Schedule {
             }
             gst::EventView::Latency(_) => {
                 // A new pipeline latency: the sink's offset changes with it.
-                self.lock().render_offset = None;
+                self.lock().render_offset = RenderOffset::default();
                 Err(event)
             }
             _ => Err(event),
@@ -249,7 +247,7 @@ impl Schedule {
                 let mut inner = self.lock();
                 inner.held = None;
                 inner.ready.clear();
-                inner.render_offset = None;
+                inner.render_offset = RenderOffset::default();
                 Ok(())
             }
             gst::EventView::Eos(_)
@@ -375,10 +373,10 @@ where
             let started = element.current_running_time().unwrap_or_default();
             imp.start_inference(&frame)?;
             chain_work += start.elapsed();
+            let inference = imp.frame_cost().inference;
             let mut inner = schedule.lock();
             inner.held = Some((frame, started));
             inner.chain_time = ewma(inner.chain_time, chain_work);
-            let inference = imp.frame_cost().inference;
             let pipelined_latency = inference
                 + Duration::from_nanos(inner.chain_time as u64)
                 + inner.frame_interval.unwrap_or_default();
@@ -467,7 +465,7 @@ impl Inner {
         now: Option<gst::ClockTime>,
         inference: Duration,
     ) -> Option<i64> {
-        let offset = self.render_offset?;
+        let offset = self.render_offset.get()?;
         let (running_time, now) = (running_time?.nseconds() as i64, now?.nseconds() as i64);
         let inference = inference.as_nanos().min(i64::MAX as u128) as i64;
         let leaves = match (&self.held, self.pipelined) {
@@ -484,6 +482,27 @@ impl Inner {
             _ => now,
         };
         Some(leaves - running_time.saturating_add(offset))
+    }
+}
+
+/// The smallest of the last few estimates of L: each QoS event over-estimates it by the time
+/// the sink took to render and to send the event, never under-estimates it, and the window
+/// follows a change of the pipeline latency within a few frames even where no LATENCY event
+/// passes the element.
+#[derive(Debug, Default)]
+struct RenderOffset {
+    recent: [Option<i64>; 8],
+    next: usize,
+}
+
+impl RenderOffset {
+    fn record(&mut self, offset: i64) {
+        self.recent[self.next] = Some(offset);
+        self.next = (self.next + 1) % self.recent.len();
+    }
+
+    fn get(&self) -> Option<i64> {
+        self.recent.iter().flatten().min().copied()
     }
 }
 

@@ -272,8 +272,9 @@ impl InferenceSession {
         // tensor to a GPU provider's device at bind time (later writes to it would not be
         // seen), while on the CPU it aliases the tensor. One path for all providers keeps the
         // CPU tests exercising exactly the calls a GPU runs.
-        // SAFETY: every pointer comes from a live object owned by `self` (the session, the
-        // binding, the input value and its name); the binding holds the values it was given.
+        // SAFETY (this block and the calls below): every pointer comes from a live object
+        // owned by `self` (the session, the binding, the input value and its name); the
+        // binding holds the values it was given.
         // `IoBinding::bind_input` and `Session::run_binding` would make the same calls but
         // allocate a name and a map of outputs on the heap at every frame.
         let status = unsafe {
@@ -284,6 +285,11 @@ impl InferenceSession {
             )
         };
         check_status(status).map_err(|e| format!("cannot bind the input: {e}"))?;
+        // A GPU provider may copy the input and the output asynchronously: wait for the
+        // input's copy before the run and for the output's before it is read (no-ops on the CPU).
+        let binding = bound.binding.ptr().cast_mut();
+        let status = unsafe { (ort::api().SynchronizeBoundInputs)(binding) };
+        check_status(status).map_err(|e| format!("cannot copy the input: {e}"))?;
         let status = unsafe {
             (ort::api().RunWithBinding)(
                 self.session.ptr().cast_mut(),
@@ -292,6 +298,8 @@ impl InferenceSession {
             )
         };
         check_status(status).map_err(|e| format!("inference failed: {e}"))?;
+        let status = unsafe { (ort::api().SynchronizeBoundOutputs)(binding) };
+        check_status(status).map_err(|e| format!("cannot copy the output: {e}"))?;
         let (shape, values) = bound.output.extract_tensor();
         Ok(RunOutput {
             input: bound.input.extract_tensor().1,
