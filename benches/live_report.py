@@ -134,7 +134,8 @@ def main():
           "LATENCY query at the end of the window, then in brackets the median and 95th "
           "percentile, over rendered frames, of capture (the buffer's PTS as running time) to "
           "display (arrival at the sink, or capture + latency when it came earlier). n/a: the "
-          "element has no such property.")
+          "element has no such property. The CSV's average_rate is GstBaseSink's running QoS "
+          "rate (buffer duration over processing time), not frames per second.")
     failed = [r for r in runs if r["status"] == "failed"]
     for r in failed:
         print(f"\nFAILED {r['model']} {r['mode']} {r['scenario']}: {r.get('error', '')}")

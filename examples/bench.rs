@@ -582,16 +582,16 @@ fn measure(args: &StatsArgs) -> Result<serde_json::Value> {
     let window = Arc::new(Mutex::new(Window::default()));
     {
         let window = Arc::clone(&window);
-        under_test.static_pad("sink").context("sink pad")?.add_probe(
-            gst::PadProbeType::BUFFER,
-            move |_, _| {
+        under_test
+            .static_pad("sink")
+            .context("sink pad")?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 let mut w = window.lock().unwrap();
                 if w.measuring {
                     w.entered += 1;
                 }
                 gst::PadProbeReturn::Ok
-            },
-        );
+            });
     }
     {
         let window = Arc::clone(&window);
