@@ -7,11 +7,16 @@
 //!     cargo run --release --example bench -- element --model models/style_mosaic.onnx \
 //!         --element onnxstyletransfer --props "inference-scale=0.5"
 //!     cargo run --release --example bench -- soak --model ... --element ... --frames 10000
+//!     cargo run --release --example bench -- stats --model models/style_mosaic.onnx \
+//!         --element onnxstyletransfer --source "videotestsrc is-live=true ! videoconvert" \
+//!         --sink "fakesink sync=true qos=true max-lateness=20000000"
 //!
 //! `ort`: ONNX Runtime alone, the Rust session on a preallocated input (the floor).
 //! `element`: `videotestsrc ! element ! fakesink` as fast as it goes; latency is the time a
 //! frame spends inside the element. `live`: a live 30 fps source into a synchronised sink with
-//! QoS; fps is what reaches the sink. `soak`: RSS after every 10% of a long run.
+//! QoS; fps is what reaches the sink. `soak`: RSS after every 10% of a long run. `stats`:
+//! `SOURCE ! element ! SINK` from gst-launch descriptions, measured by the sink's own counters
+//! (rendered, dropped) and latency; prints one JSON line (benches/live.sh drives it).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -97,6 +102,8 @@ enum Mode {
         #[arg(long, default_value_t = 10_000)]
         frames: u64,
     },
+    /// `SOURCE ! element ! SINK`: the sink's counts and latency over a window, as JSON.
+    Stats(StatsArgs),
 }
 
 fn main() -> Result<()> {
@@ -122,6 +129,7 @@ fn main() -> Result<()> {
             frames,
         } => soak(&common, &element, frames),
         Mode::Frame { width, height, out } => Ok(std::fs::write(out, test_frame(width, height)?)?),
+        Mode::Stats(args) => sink_stats(&args),
     }
 }
 
@@ -430,4 +438,305 @@ fn soak(common: &Common, element: &str, frames: u64) -> Result<()> {
         None,
     );
     Ok(())
+}
+
+/// `stats`: the element between any source and any sink (gst-launch descriptions), measured by
+/// the sink itself over a window that starts `warmup` seconds after the first frame reaches it.
+#[derive(clap::Args)]
+struct StatsArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    element: String,
+    /// Element properties, `name=value` separated by spaces. One the element lacks makes the
+    /// result `n/a` (not a failure).
+    #[arg(long, default_value = "")]
+    props: String,
+    /// Everything before the element, e.g. `videotestsrc is-live=true ! videoconvert`.
+    #[arg(long)]
+    source: String,
+    /// Everything after the element, ending with the sink that is measured.
+    #[arg(long)]
+    sink: String,
+    /// Length of the measurement window.
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+    /// Seconds from the first frame at the sink to the start of the window.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Fails when no frame reaches the sink within this many seconds of starting.
+    #[arg(long, default_value_t = 60.0)]
+    timeout: f64,
+    /// A label copied into the output.
+    #[arg(long, default_value = "")]
+    scenario: String,
+    /// A label copied into the output.
+    #[arg(long, default_value = "")]
+    mode: String,
+}
+
+/// The counters of GstBaseSink's `stats` property.
+struct SinkCounts {
+    rendered: u64,
+    dropped: u64,
+    average_rate: f64,
+}
+
+fn sink_counts(sink: &gst::Element) -> Result<SinkCounts> {
+    let stats = sink.property::<gst::Structure>("stats");
+    Ok(SinkCounts {
+        rendered: stats.get("rendered")?,
+        dropped: stats.get("dropped")?,
+        average_rate: stats.get("average-rate")?,
+    })
+}
+
+/// What the pad probes record. Delays are from capture (the buffer's PTS as running time) to
+/// the sink, in ms.
+#[derive(Default)]
+struct Window {
+    first_at_sink: Option<Instant>,
+    measuring: bool,
+    /// Frames into the element during the window.
+    entered: u64,
+    /// Frames that reached the sink's pad during the window (rendered or dropped there).
+    arrived: u64,
+    /// Capture to arrival at the sink pad, every frame.
+    arrival_ms: Vec<f64>,
+    /// Capture to display, every rendered frame: a synchronised sink shows a frame at capture
+    /// plus the pipeline latency, or on arrival when it comes later than that.
+    shown_ms: Vec<f64>,
+    /// The frame the sink is handling now: its display delay if rendered, and the sink's
+    /// rendered count before it (the next frame tells whether the count went up).
+    pending: Option<(f64, u64)>,
+}
+
+impl Window {
+    fn settle_pending(&mut self, rendered_now: u64) {
+        if let Some((shown, rendered_before)) = self.pending.take()
+            && rendered_now > rendered_before
+        {
+            self.shown_ms.push(shown);
+        }
+    }
+}
+
+fn sink_stats(args: &StatsArgs) -> Result<()> {
+    gst::init()?;
+    gstautoencoder::plugin_register_static()?;
+    let outcome = match missing_property(&args.element, &args.props) {
+        Ok(Some(name)) => Ok(serde_json::json!({
+            "status": "n/a",
+            "reason": format!("{} has no property '{name}'", args.element),
+        })),
+        Ok(None) => measure(args),
+        Err(e) => Err(e),
+    };
+    let mut line = serde_json::json!({
+        "scenario": args.scenario,
+        "model": args.model.file_stem().unwrap_or_default().to_string_lossy(),
+        "element": args.element,
+        "mode": args.mode,
+        "props": args.props,
+    });
+    let body = match &outcome {
+        Ok(body) => body.clone(),
+        Err(e) => serde_json::json!({ "status": "failed", "error": format!("{e:#}") }),
+    };
+    if let (Some(line), serde_json::Value::Object(body)) = (line.as_object_mut(), body) {
+        line.extend(body);
+    }
+    println!("{line}");
+    outcome.map(|_| ())
+}
+
+/// The first property in `props` that `element` does not have.
+fn missing_property(element: &str, props: &str) -> Result<Option<String>> {
+    let element = gst::ElementFactory::make(element).build()?;
+    Ok(props
+        .split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .map(|(name, _)| name)
+        .find(|name| element.find_property(name).is_none())
+        .map(str::to_owned))
+}
+
+fn measure(args: &StatsArgs) -> Result<serde_json::Value> {
+    let description = format!(
+        "{} ! {} name=under-test model-file={} {} ! {} name=measured-sink",
+        args.source,
+        args.element,
+        args.model.display(),
+        args.props,
+        args.sink
+    );
+    let pipeline = gst::parse::launch(&description)
+        .with_context(|| format!("cannot build `{description}`"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("not a pipeline"))?;
+    let under_test = pipeline.by_name("under-test").context("element")?;
+    let sink = pipeline.by_name("measured-sink").context("sink")?;
+    if !sink.is::<gst_base::BaseSink>() {
+        bail!("the last element of --sink is not a GstBaseSink");
+    }
+    let window = Arc::new(Mutex::new(Window::default()));
+    {
+        let window = Arc::clone(&window);
+        under_test
+            .static_pad("sink")
+            .context("sink pad")?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                let mut w = window.lock().unwrap();
+                if w.measuring {
+                    w.entered += 1;
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    {
+        let window = Arc::clone(&window);
+        sink.static_pad("sink").context("sink pad")?.add_probe(
+            gst::PadProbeType::BUFFER,
+            move |pad, info| {
+                on_sink_buffer(pad, info, &window);
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+    let bus = pipeline.bus().context("bus")?;
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let error = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+            .and_then(|m| match m.view() {
+                gst::MessageView::Error(e) => Some(e.error().to_string()),
+                _ => None,
+            });
+        pipeline.set_state(gst::State::Null)?;
+        bail!("cannot start: {}", error.unwrap_or_default());
+    }
+    let result = run_window(&pipeline, &bus, &sink, &window, args);
+    pipeline.set_state(gst::State::Null)?;
+    result
+}
+
+fn on_sink_buffer(pad: &gst::Pad, info: &gst::PadProbeInfo, window: &Mutex<Window>) {
+    let (Some(buffer), Some(sink)) = (info.buffer(), pad.parent_element()) else {
+        return;
+    };
+    {
+        let mut w = window.lock().unwrap();
+        w.first_at_sink.get_or_insert_with(Instant::now);
+        if !w.measuring {
+            return;
+        }
+    }
+    // Read before taking the lock (the sink's object lock is taken here).
+    let rendered = sink_counts(&sink).map_or(0, |c| c.rendered);
+    let delay = capture_to_now(pad, &sink, buffer);
+    let latency = sink
+        .downcast_ref::<gst_base::BaseSink>()
+        .map_or(0, |s| s.latency().nseconds() as i64);
+    let mut w = window.lock().unwrap();
+    w.arrived += 1;
+    w.settle_pending(rendered);
+    if let Some(delay) = delay {
+        w.arrival_ms.push(delay as f64 / 1e6);
+        w.pending = Some((delay.max(latency) as f64 / 1e6, rendered));
+    }
+}
+
+/// Running time now minus the buffer's PTS as running time, in ns.
+fn capture_to_now(pad: &gst::Pad, sink: &gst::Element, buffer: &gst::BufferRef) -> Option<i64> {
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    let captured = segment
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(buffer.pts()?)?;
+    let now = sink.current_running_time()?;
+    Some(now.nseconds() as i64 - captured.nseconds() as i64)
+}
+
+fn run_window(
+    pipeline: &gst::Pipeline,
+    bus: &gst::Bus,
+    sink: &gst::Element,
+    window: &Mutex<Window>,
+    args: &StatsArgs,
+) -> Result<serde_json::Value> {
+    let started = Instant::now();
+    let mut start: Option<(Instant, SinkCounts)> = None;
+    loop {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    bail!("{} ({})", e.error(), e.debug().unwrap_or_default())
+                }
+                gst::MessageView::Eos(_) => break,
+                // As gst-launch-1.0 does: an element's latency changed.
+                gst::MessageView::Latency(_) => {
+                    let _ = pipeline.recalculate_latency();
+                }
+                _ => {}
+            }
+        }
+        let first = window.lock().unwrap().first_at_sink;
+        match (&start, first) {
+            (None, None) if started.elapsed().as_secs_f64() > args.timeout => {
+                bail!("no frame reached the sink in {} s", args.timeout)
+            }
+            (None, Some(first)) if first.elapsed().as_secs_f64() >= args.warmup => {
+                let counts = sink_counts(sink)?;
+                window.lock().unwrap().measuring = true;
+                start = Some((Instant::now(), counts));
+            }
+            (Some((since, _)), _) if since.elapsed().as_secs_f64() >= args.seconds => break,
+            _ => {}
+        }
+    }
+    let (since, before) = start.context("the stream ended before the measurement window")?;
+    let after = sink_counts(sink)?;
+    let elapsed = since.elapsed().as_secs_f64();
+    let mut query = gst::query::Latency::new();
+    let (live, min_latency, max_latency) = if pipeline.query(&mut query) {
+        query.result()
+    } else {
+        (false, gst::ClockTime::ZERO, None)
+    };
+    let mut w = window.lock().unwrap();
+    w.measuring = false;
+    w.settle_pending(after.rendered);
+    let rendered = after.rendered - before.rendered;
+    let ms = |t: gst::ClockTime| t.nseconds() as f64 / 1e6;
+    // Latencies mean something only where the sink synchronises a live stream.
+    let live_only = |v: Option<f64>| v.filter(|_| live);
+    Ok(serde_json::json!({
+        "status": "ok",
+        "seconds": elapsed,
+        "frames_in": w.entered,
+        "arrived": w.arrived,
+        "rendered": rendered,
+        "dropped": after.dropped - before.dropped,
+        "fps": rendered as f64 / elapsed,
+        "in_fps": w.entered as f64 / elapsed,
+        "average_rate": after.average_rate,
+        "live": live,
+        "latency_ms": live_only(Some(ms(min_latency))),
+        "max_latency_ms": live_only(max_latency.map(ms)),
+        "arrival_p50_ms": live_only(percentile(&mut w.arrival_ms, 50.0)),
+        "arrival_p95_ms": live_only(percentile(&mut w.arrival_ms, 95.0)),
+        "shown_frames": w.shown_ms.len(),
+        "shown_p50_ms": live_only(percentile(&mut w.shown_ms, 50.0)),
+        "shown_p95_ms": live_only(percentile(&mut w.shown_ms, 95.0)),
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+/// Nearest-rank percentile; None for no values.
+fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
 }
