@@ -3,8 +3,7 @@
 # 1280x720: (a) ONNX Runtime alone (the Rust session on a preallocated input), (b) the element
 # in `videotestsrc ! element ! fakesink`, (c) a Python loop with OpenCV + onnxruntime doing the
 # same pre- and post-processing, (d) the reference Johnson models of ../shared/ref-models when
-# present. Then live runs (30 fps source, synchronised sink, QoS). Each measurement runs in its
-# own process (peak RSS is its own), REPS times interleaved; the report takes the median.
+# present. Live sources are benches/live.sh's. Each measurement runs in its own process (peak RSS is its own), REPS times interleaved; the report takes the median.
 #
 #     benches/pipeline.sh            # BENCH_REPS=3 BENCH_SECONDS=3 by default
 #
@@ -70,16 +69,5 @@ for ref in ../shared/ref-models/winml_mosaic.onnx ../shared/ref-models/winml_can
             --input-range 0-255 --config "input-range=0-255" --seconds "$seconds"
     done
 done
-
-# Live: a 30 fps source into a synchronised sink; fps is what reaches the sink.
-live="style_mosaic_rt|onnxstyletransfer|inference-scale=0.5
-segmentation_unet|onnxsegmentation|inference-scale=0.35
-segmentation_unet_int8|onnxsegmentation|inference-scale=0.35
-style_mosaic|onnxstyletransfer|
-style_mosaic|onnxstyletransfer|non-blocking=true"
-while IFS='|' read -r model element props; do
-    record $bench live --model "models/$model.onnx" --element "$element" --props "$props" \
-        --seconds $((seconds * 3))
-done <<<"$live"
 
 python3 benches/report.py "$csv" --plot docs/performance.png

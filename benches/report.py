@@ -51,14 +51,6 @@ def main():
               f"{ratio(b_fps, a_fps)} | {fmt(c_fps)} | {ratio(b_fps, c_fps)} | {fmt(lat)} | "
               f"{fmt(rss_b, 0)} / {fmt(rss_c, 0)} |")
         plot_rows.append((f"{model}{' ' + config if config else ''}\n{w}x{h}", a_fps, b_fps, c_fps))
-    live = [k for k in runs if k[4] == "live"]
-    if live:
-        print("\nLive (videotestsrc is-live=true, 30 fps, fakesink sync=true, QoS):\n")
-        print("| model | config | size | fps reaching the sink | element latency ms |")
-        print("|---|---|---|---:|---:|")
-        for k in sorted(live):
-            print(f"| {k[0]} | {k[1] or 'defaults'} | {k[2]}x{k[3]} | {fmt(median(k, 'fps'))} | "
-                  f"{fmt(median(k, 'latency_ms'))} |")
     if a.plot and plot_rows:
         import matplotlib
         matplotlib.use("Agg")

@@ -13,8 +13,7 @@
 //!
 //! `ort`: ONNX Runtime alone, the Rust session on a preallocated input (the floor).
 //! `element`: `videotestsrc ! element ! fakesink` as fast as it goes; latency is the time a
-//! frame spends inside the element. `live`: a live 30 fps source into a synchronised sink with
-//! QoS; fps is what reaches the sink. `soak`: RSS after every 10% of a long run. `stats`:
+//! frame spends inside the element. `soak`: RSS after every 10% of a long run. `stats`:
 //! `SOURCE ! element ! SINK` from gst-launch descriptions, measured by the sink's own counters
 //! (rendered, dropped) and latency; prints one JSON line (benches/live.sh drives it).
 
@@ -75,15 +74,6 @@ enum Mode {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
-    /// The element after a live 30 fps source, into a synchronised sink.
-    Live {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        element: String,
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f64,
-    },
     /// Writes the benchmark's source frame as packed RGB (for the Python comparison).
     Frame {
         #[arg(long, default_value_t = 640)]
@@ -117,12 +107,7 @@ fn main() -> Result<()> {
             common,
             element,
             seconds,
-        } => element_run(&common, &element, seconds, false),
-        Mode::Live {
-            common,
-            element,
-            seconds,
-        } => element_run(&common, &element, seconds, true),
+        } => element_run(&common, &element, seconds),
         Mode::Soak {
             common,
             element,
@@ -280,21 +265,18 @@ struct Timings {
 fn launch(
     common: &Common,
     element: &str,
-    live: bool,
     frames: Option<u64>,
 ) -> Result<(gst::Pipeline, gst::Element)> {
     gst::init()?;
     gstautoencoder::plugin_register_static()?;
     let (w, h) = (common.width, common.height);
-    let source = match (live, frames) {
-        (true, _) => "videotestsrc is-live=true pattern=ball".to_owned(),
-        (false, Some(n)) => format!("videotestsrc pattern=ball num-buffers={n}"),
-        (false, None) => "videotestsrc pattern=ball".to_owned(),
+    let source = match frames {
+        Some(n) => format!("videotestsrc pattern=ball num-buffers={n}"),
+        None => "videotestsrc pattern=ball".to_owned(),
     };
-    let sync = if live { "true" } else { "false" };
     let description = format!(
         "{source} ! video/x-raw,format=RGB,width={w},height={h},framerate=30/1 ! \
-         {element} name=under-test model-file={} {} ! fakesink sync={sync} qos=true",
+         {element} name=under-test model-file={} {} ! fakesink sync=false",
         common.model.display(),
         common.props
     );
@@ -307,8 +289,8 @@ fn launch(
     Ok((pipeline, element))
 }
 
-fn element_run(common: &Common, element: &str, seconds: f64, live: bool) -> Result<()> {
-    let (pipeline, under_test) = launch(common, element, live, None)?;
+fn element_run(common: &Common, element: &str, seconds: f64) -> Result<()> {
+    let (pipeline, under_test) = launch(common, element, None)?;
     let timings = Arc::new(Mutex::new(Timings::default()));
     let key = |info: &gst::PadProbeInfo| {
         info.buffer()
@@ -375,7 +357,7 @@ fn element_run(common: &Common, element: &str, seconds: f64, live: bool) -> Resu
     let span = *t.out.last().unwrap() - t.out[0];
     let latency = t.inside.iter().skip(1).sum::<Duration>() / (t.inside.len() - 1).max(1) as u32;
     print_line(
-        if live { "live" } else { "element" },
+        "element",
         common,
         frames,
         frames as f64 / span.as_secs_f64(),
@@ -385,7 +367,7 @@ fn element_run(common: &Common, element: &str, seconds: f64, live: bool) -> Resu
 }
 
 fn soak(common: &Common, element: &str, frames: u64) -> Result<()> {
-    let (pipeline, under_test) = launch(common, element, false, Some(frames))?;
+    let (pipeline, under_test) = launch(common, element, Some(frames))?;
     let count = Arc::new(Mutex::new(0u64));
     let marks: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
     {

@@ -299,3 +299,68 @@ fn a_control_binding_fades_strength_and_the_pixels_follow() {
         }
     }
 }
+
+#[test]
+fn the_fading_properties_are_controllable() {
+    init();
+    for (element, properties) in [
+        ("onnxstyletransfer", &["strength"][..]),
+        ("onnxsegmentation", &["alpha", "threshold"][..]),
+        ("onnxanomaly", &["alpha", "threshold", "max-error"][..]),
+    ] {
+        let element = gst::ElementFactory::make(element).build().unwrap();
+        for name in properties {
+            let pspec = element.find_property(name).unwrap();
+            assert!(
+                pspec.flags().contains(gst::PARAM_FLAG_CONTROLLABLE),
+                "{} {name}",
+                element.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_gray8_output_is_pipelined_in_order() {
+    init();
+    let _alone = alone();
+    // A shipped model slower than the frame interval here, with an output buffer of its own
+    // (GRAY8 class ids): the held frame goes through BaseTransform's allocation.
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/segmentation_unet.onnx");
+    let pipeline = gst::parse::launch(&format!(
+        "{} ! onnxsegmentation name=under_test model-file={} output=classes ! \
+         fakesink name=sink sync=true qos=true max-lateness=20000000",
+        source(true, ""),
+        model.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let element = pipeline.by_name("under_test").unwrap();
+    let outputs: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
+    {
+        let outputs = Arc::clone(&outputs);
+        element
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    let pts = buffer.pts().unwrap().nseconds();
+                    outputs.lock().unwrap().push((pts, buffer.size()));
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    run(&pipeline, 4.0);
+    let (rendered, _) = sink_stats(&pipeline);
+    stop(&pipeline);
+    let outputs = outputs.lock().unwrap();
+    assert!(
+        outputs.len() >= 5 && rendered >= 5,
+        "{} outputs",
+        outputs.len()
+    );
+    assert!(outputs.iter().all(|(_, size)| *size == LIVE_W * LIVE_H));
+    assert!(outputs.windows(2).all(|w| w[0].0 < w[1].0));
+}
