@@ -30,8 +30,8 @@ const LAYOUTS: [(&str, PixelLayout); 6] = [
     ("xRGB", PixelLayout::ARGB),
     ("xBGR", PixelLayout::ABGR),
 ];
-/// The shipped segmentation model's class count.
-const CLASSES: usize = 5;
+/// The shipped segmentation model's class count (background, brick, grass, gravel).
+const CLASSES: usize = 4;
 
 fn preprocessing(normalised: bool) -> Preprocessing {
     let mut metadata = HashMap::new();
