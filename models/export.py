@@ -2,11 +2,18 @@
 reference (input and output) so that a re-export that changes behaviour is noticed by CI.
 
     python3 -m models.export models/checkpoints/style_mosaic.pt [--out models]
+
+The network, its metadata and its output name come from the task registry (models.tasks);
+models.train uses this module after training, never the other way round.
 """
+import argparse
 import os
 
 import numpy as np
 
+from . import tasks
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 OPSET = 17
 # The stored reference runs at this size (a multiple of 8 and of 16).
 REF_W, REF_H = 64, 48
@@ -66,17 +73,26 @@ def write_reference(path, output_name):
     return y
 
 
+def export_checkpoint(checkpoint, out):
+    """Rebuilds the network of a checkpoint (as models.train writes them) and exports it to
+    `out`/<name>.onnx, with metadata and reference."""
+    args = argparse.Namespace(**checkpoint["args"])
+    task = tasks.TASKS[args.task]
+    net = task.build(args)
+    net.load_state_dict(checkpoint["state_dict"])
+    path = os.path.join(out, f"{checkpoint['name']}.onnx")
+    export(net, path, task.output, tasks.full_metadata(args, net, checkpoint["extra"]))
+    return path
+
+
 def main(argv=None):
-    import argparse
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+", help="checkpoints written by models.train")
+    p.add_argument("--out", default=HERE, help="folder for the .onnx files (default: models/)")
+    args = p.parse_args(argv)
 
     import torch
 
-    from .train import HERE, export_checkpoint
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="+", help="checkpoints written by models.train")
-    p.add_argument("--out", default=HERE)
-    args = p.parse_args(argv)
     for checkpoint in args.checkpoints:
         print("wrote", export_checkpoint(torch.load(checkpoint, weights_only=False), args.out))
 

@@ -3,7 +3,13 @@
     python3 -m models.train style --style mosaic            # fast style transfer, one style
     python3 -m models.train segmentation                    # U-Net (or --arch segnet)
     python3 -m models.train anomaly                         # reconstruction autoencoder
-    python3 -m models.train all                             # everything we ship
+    python3 -m models.train all                             # every trained model we ship
+
+`all` retrains style_mosaic, style_mosaic_rt, style_swirl, segmentation_unet and anomaly_brick
+(models.train.SHIPPED). The two other shipped models are not trained here: pencil_sketch.onnx
+is hand-designed (`python3 models/make_pencil_sketch.py`), and segmentation_unet_int8.onnx is
+quantised from segmentation_unet.onnx by `python3 -m models.quantize --models segmentation_unet`
+(run it after `all`).
 
 `--quick` runs a few iterations (a smoke test), `--device cuda` trains on an NVIDIA GPU.
 Each run writes models/checkpoints/<name>.pt (re-exportable with `python3 -m models.export`),
@@ -20,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import data, evaluate, export, losses, nets
+from . import data, evaluate, export, losses, nets, tasks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONTENT_LAYER = 1  # relu2_2, as Johnson et al.; the style uses relu1_2, relu2_2, relu3_3, relu4_3
@@ -35,11 +41,6 @@ def progress(task, iterations):
 
 
 # --- style transfer -----------------------------------------------------------------------
-
-def build_style(args):
-    return nets.TransformerNet(widths=tuple(args.widths), residual_blocks=args.residual_blocks,
-                               upsampling=args.upsampling, light=getattr(args, "light", False))
-
 
 def train_style(net, args, rng, device):
     from .vgg import VGG16Features
@@ -74,24 +75,7 @@ def train_style(net, args, rng, device):
     return history, {}
 
 
-def style_metadata(args, net, extra):
-    return {"kind": "style", "output_range": "0-1", "style": args.style,
-            "architecture": f"TransformerNet{'-light' if getattr(args, 'light', False) else ''} "
-                            f"widths={tuple(args.widths)} "
-                            f"residual_blocks={args.residual_blocks} upsampling={args.upsampling}",
-            "training": f"{args.iterations} iterations, batch {args.batch}, "
-                        f"{args.size}x{args.size} photo crops"}
-
-
 # --- segmentation -------------------------------------------------------------------------
-
-def build_segmentation(args):
-    classes = len(data.CLASS_NAMES)
-    widths = tuple(args.widths)
-    if args.arch == "segnet":
-        return nets.SegNet(classes, widths)
-    return nets.unet(classes, widths, upsampling=args.upsampling)
-
 
 def train_segmentation(net, args, rng, device):
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -110,19 +94,7 @@ def train_segmentation(net, args, rng, device):
     return history, {}
 
 
-def segmentation_metadata(args, net, extra):
-    return {"kind": "segmentation", "output": "softmax",
-            "class_names": ",".join(data.CLASS_NAMES), "class_colors": ";".join(data.CLASS_COLOURS),
-            "architecture": f"{args.arch} widths={tuple(args.widths)} upsampling={args.upsampling}",
-            "training": f"{args.iterations} iterations, batch {args.batch}, "
-                        f"{args.size}x{args.size} synthetic texture scenes"}
-
-
 # --- anomaly ------------------------------------------------------------------------------
-
-def build_anomaly(args):
-    return nets.anomaly_autoencoder(upsampling=args.upsampling)
-
 
 def train_anomaly(net, args, rng, device):
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -151,44 +123,11 @@ def train_anomaly(net, args, rng, device):
     return history, {"error_scale": float(np.percentile(error, 99))}
 
 
-def anomaly_metadata(args, net, extra):
-    return {"kind": "anomaly", "output_range": "0-1", "error_scale": f"{extra['error_scale']:.6f}",
-            "error_ssim_weight": args.error_ssim,
-            "architecture": f"encoder-decoder, no skips, upsampling={args.upsampling}",
-            "training": f"{args.iterations} iterations, batch {args.batch}, "
-                        f"{args.size}x{args.size} normal brick crops"}
+# --- one run: train, checkpoint, export, evaluate -----------------------------------------
 
-
-# --- the shared tail: checkpoint, export, evaluate ----------------------------------------
-
-TASKS = {
-    "style": (build_style, train_style, style_metadata, "output"),
-    "segmentation": (build_segmentation, train_segmentation, segmentation_metadata, "scores"),
-    "anomaly": (build_anomaly, train_anomaly, anomaly_metadata, "reconstruction"),
-}
-
-
-def default_name(args):
-    return {"style": lambda: f"style_{args.style}{'_rt' if getattr(args, 'light', False) else ''}", "segmentation": lambda: f"segmentation_{args.arch}",
-            "anomaly": lambda: "anomaly_brick"}[args.task]()
-
-
-def full_metadata(args, net, extra):
-    """The element's metadata keys common to all our models, then the task's own."""
-    meta = {"input_range": "0-1", "mean": "0,0,0", "std": "1,1,1", "channel_order": "rgb",
-            "size_multiple": net.size_multiple}
-    meta.update(TASKS[args.task][2](args, net, extra))
-    return meta
-
-
-def export_checkpoint(checkpoint, out):
-    """Rebuilds the network of a checkpoint and exports it (with metadata and reference)."""
-    args = argparse.Namespace(**checkpoint["args"])
-    net = TASKS[args.task][0](args)
-    net.load_state_dict(checkpoint["state_dict"])
-    path = os.path.join(out, f"{checkpoint['name']}.onnx")
-    export.export(net, path, TASKS[args.task][3], full_metadata(args, net, checkpoint["extra"]))
-    return path
+# The training loop of each task; how to build its network and what metadata it carries are
+# in the task registry (models.tasks), shared with models.export.
+TRAINERS = {"style": train_style, "segmentation": train_segmentation, "anomaly": train_anomaly}
 
 
 def run_task(args):
@@ -197,17 +136,16 @@ def run_task(args):
     device = torch.device(args.device)
     if args.quick:
         args.iterations = 3
-    build, train, _, _ = TASKS[args.task]
-    net = build(args).to(device).train()
+    net = tasks.TASKS[args.task].build(args).to(device).train()
     start = time.time()
-    history, extra = train(net, args, rng, device)
+    history, extra = TRAINERS[args.task](net, args, rng, device)
     seconds = time.time() - start
-    name = args.name or default_name(args)
+    name = args.name or tasks.default_name(args)
     checkpoint = {"name": name, "args": vars(args), "extra": extra,
                   "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}}
     os.makedirs(os.path.join(args.out, "checkpoints"), exist_ok=True)
     torch.save(checkpoint, os.path.join(args.out, "checkpoints", f"{name}.pt"))
-    path = export_checkpoint(checkpoint, args.out)
+    path = export.export_checkpoint(checkpoint, args.out)
     result = {"iterations": args.iterations, "train_seconds": round(seconds), "device": args.device,
               "parameters": nets.parameter_count(net), "first_loss": round(history[0], 4),
               "final_loss": round(float(np.mean(history[-20:])), 4), **extra}
@@ -258,11 +196,15 @@ def parser():
     a.add_argument("--ssim-weight", type=float, default=1.0)
     a.add_argument("--error-ssim", type=float, default=0.5, help="weight of 1-SSIM in the error map")
 
-    sub.add_parser("all", help="every shipped model with its default settings")
+    sub.add_parser("all", help="every trained model we ship, with its shipped settings (SHIPPED)")
     return p
 
 
-SHIPPED = (["style", "--style", "mosaic"], ["style", "--style", "swirl"], ["segmentation"], ["anomaly"])
+# The trained models in models/*.onnx and the arguments that made them (the defaults, plus
+# --light for the real-time variant). Not here: pencil_sketch (make_pencil_sketch.py, untrained)
+# and segmentation_unet_int8 (quantize.py, from segmentation_unet).
+SHIPPED = (["style", "--style", "mosaic"], ["style", "--style", "mosaic", "--light"],
+           ["style", "--style", "swirl"], ["segmentation"], ["anomaly"])
 
 
 def main(argv=None):
