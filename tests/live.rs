@@ -208,7 +208,12 @@ fn pipelined_frames_each_carry_their_own_result() {
 }
 
 fn flat(colour: [u8; 3], pts_ms: u64) -> gst::Buffer {
-    let mut buffer = pack(&colour.repeat(16 * 8), 16, 8, VideoFormat::Rgbx, 16 * 4);
+    flat_sized(colour, pts_ms, 16, 8)
+}
+
+fn flat_sized(colour: [u8; 3], pts_ms: u64, width: usize, height: usize) -> gst::Buffer {
+    let rgb = colour.repeat(width * height);
+    let mut buffer = pack(&rgb, width, height, VideoFormat::Rgbx, width * 4);
     let b = buffer.make_mut();
     b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
     b.set_duration(gst::ClockTime::from_mseconds(100));
@@ -250,8 +255,12 @@ fn wait_first_result_makes_the_first_frames_processed_in_non_blocking_mode() {
             "onnxstyletransfer model-file={} non-blocking=true wait-first-result={wait}",
             fixture_str("slow_channel_swap.onnx")
         ));
-        h.set_src_caps(caps(VideoFormat::Rgbx, 16, 8));
-        let out = first_pixel(&h.push_and_pull(flat([200, 100, 30], 0)).unwrap());
+        // Large enough that the first inference cannot finish before the frame is drawn.
+        h.set_src_caps(caps(VideoFormat::Rgbx, LIVE_W, LIVE_H));
+        let frame = flat_sized([200, 100, 30], 0, LIVE_W, LIVE_H);
+        let out = h.push_and_pull(frame).unwrap();
+        let out = out.map_readable().unwrap();
+        let out = [out[0], out[1], out[2]];
         let expected = if first_processed {
             [30, 200, 100]
         } else {
