@@ -17,18 +17,16 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::live::{self, FrameCost, Phase, Schedule, Scheduled};
-use crate::common::model_settings::{ModelSettings, start_runner, start_session};
-use crate::common::non_finite::NonFiniteWarning;
-use crate::common::{
-    InferMode, analysis, check_kind, finish_at_eos, infer_frame, refuse_while_running,
-    sync_controlled,
-};
+use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
+use crate::common::live::{self, FrameCost, Scheduled};
+use crate::common::model_settings::ModelSettings;
+use crate::common::{analysis, refuse_while_running, sync_controlled};
 use crate::core::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
+use crate::core::model::ModelDescription;
 use crate::core::resize::RgbResizer;
-use crate::core::{ImageRef, Preprocessing, RunOutput, Runner, Task, TensorInput, TensorLayout};
+use crate::core::{ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
 
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderAnomalyMeta";
 pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
@@ -143,29 +141,24 @@ impl Task for AnomalyTask {
     }
 }
 
-struct State {
-    runner: Runner<AnomalyTask>,
-    input: TensorInput,
-    /// The newest error map at frame size, its score, and which result and frame size they
-    /// were made for.
+/// What the element keeps of its own while started.
+#[derive(Default)]
+struct Own {
+    /// The newest error map at frame size, and its score.
     map: ErrorMap,
     score: f32,
-    drawn: Option<(u64, usize, usize)>,
     resizer: RgbResizer,
     score_scratch: Vec<f32>,
     /// Whether the last score was at or above the threshold (messages go on crossings).
     anomalous: bool,
-    /// Frames seen since the caps were set.
-    frames: u64,
-    caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
 }
+
+type State = Started<AnomalyTask, Own>;
 
 #[derive(Default)]
 pub struct Anomaly {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    schedule: Schedule,
-    non_finite: NonFiniteWarning,
+    core: ElementCore<AnomalyTask, Own>,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -307,7 +300,7 @@ impl ElementImpl for Anomaly {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "ONNX anomaly heatmap",
-                "Filter/Effect/Video",
+                "Filter/Analyzer/Video",
                 "Runs an autoencoder trained on normal images on every frame and shows where \
                  its reconstruction fails as a heatmap, with a per-frame anomaly score",
                 "gst-plugin-autoencoder developers",
@@ -330,102 +323,35 @@ impl BaseTransformImpl for Anomaly {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
-        let description = session.description();
-        let model_file = settings.model.model_file.clone().unwrap_or_default();
-        let fail = |why: String| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                (
-                    "model '{}' is not an anomaly autoencoder: {why}",
-                    model_file.display()
-                )
-            )
-        };
-        check_kind(description.kind(), MODEL_KIND).map_err(fail)?;
-        let output = description
-            .outputs
-            .first()
-            .expect("validated: at least one output");
-        output.expect_image(3).map_err(fail)?;
-        let number = |key: &str| -> Result<Option<f32>, gst::ErrorMessage> {
-            description
-                .metadata
-                .get(key)
-                .map(|v| {
-                    v.trim()
-                        .parse::<f32>()
-                        .ok()
-                        .filter(|x| x.is_finite() && *x >= 0.0)
-                        .ok_or_else(|| {
-                            gst::error_msg!(
-                                gst::LibraryError::Settings,
-                                ("metadata key '{key}' is '{v}'; expected a non-negative number")
-                            )
-                        })
-                })
-                .transpose()
-        };
-        let error_scale = match (settings.error_scale, number("error_scale")?) {
-            (s, _) if s > 0.0 => s as f32,
-            (_, Some(s)) if s > 0.0 => s,
-            _ => {
-                return Err(gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    (
-                        "model '{}' has no 'error_scale' (the error level of normal data); set the property error-scale",
-                        model_file.display()
-                    )
-                ));
-            }
-        };
-        let ssim_weight = number("error_ssim_weight")?.unwrap_or(DEFAULT_SSIM_WEIGHT);
-        if ssim_weight > 1.0 {
-            return Err(fail(format!(
-                "metadata key 'error_ssim_weight' is {ssim_weight}; expected a number from 0 to 1"
-            )));
-        }
-        let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
-        let active = session.provider().name().to_owned();
-        let task = AnomalyTask::new(&pre, error_scale, ssim_weight);
-        *self.state.lock().unwrap() = Some(State {
-            runner: start_runner(
-                self.obj().upcast_ref(),
-                *CAT,
-                &settings.model,
-                session,
-                task,
-            )?,
-            input,
-            map: ErrorMap::default(),
-            score: 0.0,
-            drawn: None,
-            resizer: RgbResizer::default(),
-            score_scratch: Vec::new(),
-            anomalous: false,
-            frames: 0,
-            caps: None,
-        });
+        let active = self.core.start(
+            self.obj().upcast_ref(),
+            *CAT,
+            &settings.model,
+            MODEL_KIND,
+            "an anomaly autoencoder",
+            |description, pre, not_this| {
+                let model_file = settings.model.model_file.clone().unwrap_or_default();
+                let task = prepare(
+                    description,
+                    pre,
+                    &model_file,
+                    settings.error_scale,
+                    not_this,
+                )?;
+                Ok((task, Own::default()))
+            },
+        )?;
         self.settings.lock().unwrap().model.active_provider = active;
-        self.schedule.reset();
-        self.non_finite.reset();
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let Err(e) = self.schedule.sink_event(self, &event) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-        }
-        if let gst::EventView::Eos(_) = event.view()
-            && let Some(state) = self.state.lock().unwrap().as_ref()
-        {
-            finish_at_eos(self.obj().upcast_ref(), &state.runner);
-        }
+        self.core.sink_event(self, &event);
         self.parent_sink_event(event)
     }
 
     fn src_event(&self, event: gst::Event) -> bool {
-        match self.schedule.src_event(self.obj().upcast_ref(), event) {
+        match self.core.schedule.src_event(self.obj().upcast_ref(), event) {
             Ok(handled) => handled,
             Err(event) => self.parent_src_event(event),
         }
@@ -445,13 +371,25 @@ impl BaseTransformImpl for Anomaly {
         live::generate_output(self)
     }
 
+    fn propose_allocation(
+        &self,
+        decide_query: Option<&gst::query::Allocation>,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        // As a VideoFilter: when not in place (GRAY8 output; in place the query goes
+        // downstream), frames of any stride are read through their VideoMeta.
+        if decide_query.is_some() {
+            query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        }
+        self.parent_propose_allocation(decide_query, query)
+    }
+
     fn before_transform(&self, inbuf: &gst::BufferRef) {
         sync_controlled(self.obj().upcast_ref(), inbuf);
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
-        self.schedule.reset();
+        self.core.stop();
         self.settings.lock().unwrap().model.active_provider.clear();
         Ok(())
     }
@@ -469,38 +407,16 @@ impl BaseTransformImpl for Anomaly {
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let caps = analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
             .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let mut state = self.state.lock().unwrap();
-        let state = state
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
-        let tensor = state
-            .input
-            .layout(caps.0.width() as usize, caps.0.height() as usize);
-        state.caps = Some(caps);
-        state.frames = 0;
-        let took = state
-            .runner
-            .warm_up(tensor)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let framerate = state
-            .caps
-            .as_ref()
-            .map_or(gst::Fraction::new(0, 1), |c| c.0.fps());
-        let settings = self.settings.lock().unwrap().clone();
-        self.schedule.configure(
-            self.obj().upcast_ref(),
-            *CAT,
-            framerate,
-            took,
-            !settings.model.non_blocking && settings.live.interval == 1,
-        );
-        Ok(())
+        let settings = self.frame_settings().1;
+        let can_pipeline = !settings.non_blocking && settings.interval == 1;
+        self.core
+            .set_caps(self.obj().upcast_ref(), *CAT, caps, can_pipeline)
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let answered = BaseTransformImplExt::parent_query(self, direction, query);
-        if answered && direction == gst::PadDirection::Src {
-            self.schedule.latency().add_to(query);
+        if answered {
+            self.core.answer_query(direction, query);
         }
         answered
     }
@@ -516,15 +432,15 @@ impl BaseTransformImpl for Anomaly {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (settings, infer) = self.frame_settings();
-        let mut state = self.state.lock().unwrap();
+        let (settings, frame_settings) = self.frame_settings();
+        let mut state = self.core.lock();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (info, _) = state.caps()?;
         {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
                 .map_err(|_| gst::FlowError::Error)?;
             let mut image = analysis::image_mut(&mut frame, &info)?;
-            if !self.measure(state, &settings, infer, &image.as_ref())? {
+            if !self.measure(state, &settings, frame_settings, &image.as_ref())? {
                 return Ok(gst::FlowSuccess::Ok); // non-blocking, no result yet: unchanged
             }
             let style = HeatmapStyle {
@@ -537,7 +453,7 @@ impl BaseTransformImpl for Anomaly {
                 },
                 alone: settings.output == Output::Heatmap,
             };
-            draw_heatmap(&mut image, &state.map, &style);
+            draw_heatmap(&mut image, &state.own.map, &style);
         }
         self.publish(state, &settings, buf);
         Ok(gst::FlowSuccess::Ok)
@@ -548,10 +464,10 @@ impl BaseTransformImpl for Anomaly {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (settings, infer) = self.frame_settings();
-        let mut state = self.state.lock().unwrap();
+        let (settings, frame_settings) = self.frame_settings();
+        let mut state = self.core.lock();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (in_info, out_info) = state.caps()?;
         {
             let frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
@@ -559,7 +475,7 @@ impl BaseTransformImpl for Anomaly {
             if !self.measure(
                 state,
                 &settings,
-                infer,
+                frame_settings,
                 &analysis::image_ref(&frame, &in_info)?,
             )? {
                 // Non-blocking, no result yet: no error.
@@ -570,7 +486,7 @@ impl BaseTransformImpl for Anomaly {
         let (width, height) = (out_info.width() as usize, out_info.height() as usize);
         analysis::write_gray8(outbuf, &out_info, |data, stride| {
             write_error_gray8(
-                &state.map,
+                &state.own.map,
                 data,
                 width,
                 height,
@@ -584,75 +500,56 @@ impl BaseTransformImpl for Anomaly {
 }
 
 impl Anomaly {
-    /// The settings each frame reads, and how its inference goes (due is decided later).
-    fn frame_settings(&self) -> (Live, InferMode) {
+    /// The settings each frame reads.
+    fn frame_settings(&self) -> (Live, FrameSettings) {
         let s = self.settings.lock().unwrap();
-        let infer = InferMode {
-            due: false,
-            non_blocking: s.model.non_blocking,
-            wait_first_result: s.model.wait_first_result,
-        };
-        (s.live, infer)
+        (s.live, FrameSettings::new(&s.model, s.live.interval))
     }
 
-    /// Runs inference on this frame when due (every `interval` frames; in non-blocking mode
-    /// when the inference thread is free) and brings the frame-size error map and the score up
-    /// to date with the newest result. Returns false while there is no result yet.
+    /// Runs inference on this frame when due and brings the frame-size error map and the
+    /// score up to date with the newest result. Returns false while there is no result.
     fn measure(
         &self,
         state: &mut State,
         settings: &Live,
-        mut infer: InferMode,
+        frame_settings: FrameSettings,
         image: &ImageRef,
     ) -> Result<bool, gst::FlowError> {
-        let phase = self.schedule.phase();
-        infer.due =
-            phase == Phase::Infer && analysis::inference_due(state.frames, settings.interval);
-        if phase == Phase::Infer {
-            state.frames += 1;
-        }
-        let State {
-            runner,
-            input,
-            map,
-            score,
-            drawn,
-            resizer,
-            score_scratch,
-            ..
-        } = state;
+        let element = self.obj();
+        let element: &gst::Element = element.upcast_ref();
+        self.core.infer(element, state, frame_settings, image)?;
         let (width, height) = (image.width, image.height);
-        let result = infer_frame(runner, input, image, infer).map(drop);
-        let result = result.and_then(|()| {
+        let generation = state
+            .runner
+            .with_latest(|latest| latest.map(|l| l.generation))
+            .map_err(|e| stream_error(element, &e))?;
+        let Some(generation) = generation else {
+            return Ok(false);
+        };
+        if state.derive_anew(generation, width, height) {
+            let State { runner, own, .. } = state;
             runner
                 .with_latest(|latest| {
                     let Some(latest) = latest else {
-                        return Ok(false);
+                        return Ok(());
                     };
-                    let wanted = Some((latest.generation, width, height));
-                    if *drawn != wanted {
-                        // The score comes from the model-resolution map, as models/ computes it.
-                        *score = latest
-                            .output
-                            .score(settings.score_percentile as f32, score_scratch);
-                        latest.output.resize_into(width, height, map, resizer)?;
-                        *drawn = wanted;
-                    }
-                    Ok(true)
+                    // The score comes from the model-resolution map, as models/ computes it.
+                    own.score = latest
+                        .output
+                        .score(settings.score_percentile as f32, &mut own.score_scratch);
+                    latest
+                        .output
+                        .resize_into(width, height, &mut own.map, &mut own.resizer)
                 })
-                .and_then(|drawn| drawn)
-        });
-        if infer.due || phase == Phase::DrawHeld {
-            self.non_finite.check(self.obj().upcast_ref(), runner);
+                .and_then(|resized| resized)
+                .map_err(|e| stream_error(element, &e))?;
         }
-        result.map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        Ok(true)
     }
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
     fn publish(&self, state: &mut State, settings: &Live, buf: &mut gst::BufferRef) {
+        let state = &mut state.own;
         let anomalous = state.score as f64 >= settings.threshold;
         let pts = buf.pts();
         let structure = |name: &str| {
@@ -691,57 +588,80 @@ impl Anomaly {
 }
 
 impl Scheduled for Anomaly {
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
+    fn schedule(&self) -> &live::Schedule {
+        &self.core.schedule
     }
 
     fn frame_cost(&self) -> FrameCost {
-        let (settings, infer) = self.frame_settings();
-        let state = self.state.lock().unwrap();
-        state.as_ref().map_or_else(FrameCost::default, |state| {
-            FrameCost::of(
-                &state.runner,
-                state.frames,
-                settings.interval,
-                infer.non_blocking,
-            )
-        })
+        self.core.frame_cost(self.frame_settings().1)
     }
 
     fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        state.frames += 1;
-        live::start_frame_inference(
-            self.obj().upcast_ref(),
-            &mut state.runner,
-            &mut state.input,
-            &info,
-            frame,
-        )
-        .map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.start_inference(self.obj().upcast_ref(), frame)
     }
 
     fn wait_inference(&self) -> Result<(), gst::FlowError> {
-        let state = self.state.lock().unwrap();
-        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
-        state.runner.finish().map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.wait_inference(self.obj().upcast_ref())
     }
 
     fn inference_idle(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_none_or(|s| s.runner.is_idle())
+        self.core.inference_idle()
     }
+}
+
+/// Checks that the model reconstructs an image and reads its calibration (`error_scale`,
+/// overridden by the property when > 0, and `error_ssim_weight`).
+fn prepare(
+    description: &ModelDescription,
+    pre: &Preprocessing,
+    model_file: &std::path::Path,
+    error_scale_property: f64,
+    not_this: &dyn Fn(String) -> gst::ErrorMessage,
+) -> Result<AnomalyTask, gst::ErrorMessage> {
+    let output = description
+        .outputs
+        .first()
+        .expect("validated: at least one output");
+    output.expect_image(3).map_err(not_this)?;
+    let number = |key: &str| -> Result<Option<f32>, gst::ErrorMessage> {
+        description
+            .metadata
+            .get(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| {
+                        gst::error_msg!(
+                            gst::LibraryError::Settings,
+                            ("metadata key '{key}' is '{v}'; expected a non-negative number")
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let error_scale = match (error_scale_property, number("error_scale")?) {
+        (s, _) if s > 0.0 => s as f32,
+        (_, Some(s)) if s > 0.0 => s,
+        _ => {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                (
+                    "model '{}' has no 'error_scale' (the error level of normal data); set the \
+                     property error-scale",
+                    model_file.display()
+                )
+            ));
+        }
+    };
+    let ssim_weight = number("error_ssim_weight")?.unwrap_or(DEFAULT_SSIM_WEIGHT);
+    if ssim_weight > 1.0 {
+        return Err(not_this(format!(
+            "metadata key 'error_ssim_weight' is {ssim_weight}; expected a number from 0 to 1"
+        )));
+    }
+    Ok(AnomalyTask::new(pre, error_scale, ssim_weight))
 }
 
 pub(super) fn register_meta() {

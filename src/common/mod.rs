@@ -3,6 +3,7 @@
 //! a session from them, and mapping video formats to pixel layouts.
 
 pub mod analysis;
+pub mod element;
 pub mod enums;
 pub mod latency;
 pub mod live;

@@ -17,15 +17,13 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::common::live::{self, FrameCost, Phase, Schedule, Scheduled};
-use crate::common::model_settings::{ModelSettings, start_runner, start_session};
-use crate::common::non_finite::NonFiniteWarning;
-use crate::common::{
-    InferMode, SharedF32, analysis, check_kind, finish_at_eos, infer_frame, refuse_while_running,
-    sync_controlled,
-};
+use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
+use crate::common::live::{self, FrameCost, Scheduled};
+use crate::common::model_settings::ModelSettings;
+use crate::common::{SharedF32, analysis, refuse_while_running, sync_controlled};
+use crate::core::model::ModelDescription;
 use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
-use crate::core::{ImageRef, RunOutput, Runner, Task, TensorInput, TensorLayout};
+use crate::core::{ImageRef, RunOutput, Task, TensorLayout};
 
 /// The name of the custom meta on every output buffer.
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderSegmentationMeta";
@@ -115,29 +113,23 @@ impl Task for SegmentationTask {
     }
 }
 
-struct State {
-    runner: Runner<SegmentationTask>,
-    input: TensorInput,
+/// What the element keeps of its own while started.
+struct Own {
     class_names: Vec<String>,
     palette: Palette,
-    /// The newest result scaled to the frame, its class fractions, and which result and frame
-    /// size they were made for.
+    /// The newest result scaled to the frame, and its class fractions.
     frame_ids: Vec<u8>,
     fractions: Vec<f64>,
-    drawn: Option<(u64, usize, usize)>,
     columns: Vec<usize>,
-    /// Frames seen since the caps were set (inference runs when `frames % interval == 0`).
-    frames: u64,
-    caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
 }
+
+type State = Started<SegmentationTask, Own>;
 
 #[derive(Default)]
 pub struct Segmentation {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
+    core: ElementCore<SegmentationTask, Own>,
     threshold: SharedF32,
-    schedule: Schedule,
-    non_finite: NonFiniteWarning,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -280,7 +272,7 @@ impl ElementImpl for Segmentation {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "ONNX segmentation",
-                "Filter/Effect/Video",
+                "Filter/Analyzer/Video",
                 "Runs a segmentation ONNX model (SegNet / U-Net style class scores) on every frame \
                  and draws the classes as an overlay or a mask, or outputs the class ids",
                 "gst-plugin-autoencoder developers",
@@ -303,117 +295,30 @@ impl BaseTransformImpl for Segmentation {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
-        let description = session.description();
-        let model_file = settings.model.model_file.clone().unwrap_or_default();
-        let fail = |why: String| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                (
-                    "model '{}' is not a segmentation model: {why}",
-                    model_file.display()
-                )
-            )
-        };
-        check_kind(description.kind(), MODEL_KIND).map_err(fail)?;
-        let output = description
-            .outputs
-            .first()
-            .expect("validated: at least one output");
-        let declared = output.shape.get(1).copied().unwrap_or(0);
-        let class_names: Vec<String> = match description.metadata.get("class_names") {
-            Some(names) => names.split(',').map(|n| n.trim().to_owned()).collect(),
-            None if declared > 0 => (0..declared).map(|i| format!("class{i}")).collect(),
-            None => {
-                return Err(fail(
-                    "its class count is dynamic and it has no 'class_names'".into(),
-                ));
-            }
-        };
-        let classes = class_names.len().max(2); // a binary model has background and foreground
-        if output.shape.len() != 4
-            || !(declared <= 0 || declared == 1 || declared as usize == class_names.len())
-        {
-            return Err(fail(format!(
-                "output '{}' is {}; expected [1,K,H,W] with K = {} classes (or 1 for a binary model)",
-                output.name,
-                crate::core::model::format_shape(&output.shape),
-                class_names.len()
-            )));
-        }
-        let (palette_key, palette) =
-            match (&settings.palette, description.metadata.get("class_colors")) {
-                (Some(p), _) => ("property 'palette'", Palette::parse("palette", p)),
-                (None, Some(p)) => (
-                    "metadata key 'class_colors'",
-                    Palette::parse("class_colors", p),
-                ),
-                (None, None) => ("", Ok(Palette::distinct(classes))),
-            };
-        let palette = palette.map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
-        if palette.0.len() < classes {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                (
-                    "the palette ({palette_key}) has {} colours for {classes} classes",
-                    palette.0.len()
-                )
-            ));
-        }
-        let binary = match description.metadata.get("output").map(String::as_str) {
-            Some("logits") => BinaryScores::Logit,
-            None | Some("softmax" | "sigmoid" | "probabilities") => BinaryScores::Probability,
-            Some(other) => {
-                return Err(fail(format!(
-                    "metadata key 'output' is '{other}'; expected 'softmax', 'sigmoid', 'probabilities' or 'logits'"
-                )));
-            }
-        };
-        let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
         self.threshold.set(settings.live.threshold as f32);
-        let active = session.provider().name().to_owned();
-        let task = SegmentationTask {
-            binary,
-            threshold: self.threshold.clone(),
-        };
-        *self.state.lock().unwrap() = Some(State {
-            runner: start_runner(
-                self.obj().upcast_ref(),
-                *CAT,
-                &settings.model,
-                session,
-                task,
-            )?,
-            input,
-            class_names,
-            palette,
-            frame_ids: Vec::new(),
-            fractions: Vec::new(),
-            drawn: None,
-            columns: Vec::new(),
-            frames: 0,
-            caps: None,
-        });
+        let threshold = self.threshold.clone();
+        let active = self.core.start(
+            self.obj().upcast_ref(),
+            *CAT,
+            &settings.model,
+            MODEL_KIND,
+            "a segmentation model",
+            |description, _, not_this| {
+                let (own, binary) = prepare(description, settings.palette.as_deref(), not_this)?;
+                Ok((SegmentationTask { binary, threshold }, own))
+            },
+        )?;
         self.settings.lock().unwrap().model.active_provider = active;
-        self.schedule.reset();
-        self.non_finite.reset();
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let Err(e) = self.schedule.sink_event(self, &event) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-        }
-        if let gst::EventView::Eos(_) = event.view()
-            && let Some(state) = self.state.lock().unwrap().as_ref()
-        {
-            finish_at_eos(self.obj().upcast_ref(), &state.runner);
-        }
+        self.core.sink_event(self, &event);
         self.parent_sink_event(event)
     }
 
     fn src_event(&self, event: gst::Event) -> bool {
-        match self.schedule.src_event(self.obj().upcast_ref(), event) {
+        match self.core.schedule.src_event(self.obj().upcast_ref(), event) {
             Ok(handled) => handled,
             Err(event) => self.parent_src_event(event),
         }
@@ -433,13 +338,25 @@ impl BaseTransformImpl for Segmentation {
         live::generate_output(self)
     }
 
+    fn propose_allocation(
+        &self,
+        decide_query: Option<&gst::query::Allocation>,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        // As a VideoFilter: when not in place (GRAY8 output; in place the query goes
+        // downstream), frames of any stride are read through their VideoMeta.
+        if decide_query.is_some() {
+            query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        }
+        self.parent_propose_allocation(decide_query, query)
+    }
+
     fn before_transform(&self, inbuf: &gst::BufferRef) {
         sync_controlled(self.obj().upcast_ref(), inbuf);
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
-        self.schedule.reset();
+        self.core.stop();
         self.settings.lock().unwrap().model.active_provider.clear();
         Ok(())
     }
@@ -457,38 +374,16 @@ impl BaseTransformImpl for Segmentation {
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let caps = analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
             .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let mut state = self.state.lock().unwrap();
-        let state = state
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
-        let tensor = state
-            .input
-            .layout(caps.0.width() as usize, caps.0.height() as usize);
-        state.caps = Some(caps);
-        state.frames = 0;
-        let took = state
-            .runner
-            .warm_up(tensor)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let framerate = state
-            .caps
-            .as_ref()
-            .map_or(gst::Fraction::new(0, 1), |c| c.0.fps());
-        let settings = self.settings.lock().unwrap().clone();
-        self.schedule.configure(
-            self.obj().upcast_ref(),
-            *CAT,
-            framerate,
-            took,
-            !settings.model.non_blocking && settings.live.interval == 1,
-        );
-        Ok(())
+        let settings = self.frame_settings().1;
+        let can_pipeline = !settings.non_blocking && settings.interval == 1;
+        self.core
+            .set_caps(self.obj().upcast_ref(), *CAT, caps, can_pipeline)
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let answered = BaseTransformImplExt::parent_query(self, direction, query);
-        if answered && direction == gst::PadDirection::Src {
-            self.schedule.latency().add_to(query);
+        if answered {
+            self.core.answer_query(direction, query);
         }
         answered
     }
@@ -504,22 +399,28 @@ impl BaseTransformImpl for Segmentation {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (settings, infer) = self.frame_settings();
-        let mut state = self.state.lock().unwrap();
+        let (settings, frame_settings) = self.frame_settings();
+        let mut state = self.core.lock();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (info, _) = state.caps()?;
         {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
                 .map_err(|_| gst::FlowError::Error)?;
             let mut image = analysis::image_mut(&mut frame, &info)?;
-            if !self.classify(state, &settings, infer, &image.as_ref())? {
+            if !self.classify(state, frame_settings, &image.as_ref())? {
                 return Ok(gst::FlowSuccess::Ok); // non-blocking, no result yet: unchanged
             }
             let (alpha, skip) = match settings.output {
                 Output::Mask => (1.0, false),
                 _ => (settings.alpha as f32, settings.transparent_background),
             };
-            draw_classes(&mut image, &state.frame_ids, &state.palette, alpha, skip);
+            draw_classes(
+                &mut image,
+                &state.own.frame_ids,
+                &state.own.palette,
+                alpha,
+                skip,
+            );
         }
         self.publish(state, &settings, buf);
         Ok(gst::FlowSuccess::Ok)
@@ -530,16 +431,16 @@ impl BaseTransformImpl for Segmentation {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (settings, infer) = self.frame_settings();
-        let mut state = self.state.lock().unwrap();
+        let (settings, frame_settings) = self.frame_settings();
+        let mut state = self.core.lock();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (in_info, out_info) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let (in_info, out_info) = state.caps()?;
         {
             let in_frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
                     .map_err(|_| gst::FlowError::Error)?;
             let image = analysis::image_ref(&in_frame, &in_info)?;
-            if !self.classify(state, &settings, infer, &image)? {
+            if !self.classify(state, frame_settings, &image)? {
                 // Non-blocking, no result yet: all background.
                 analysis::write_gray8(outbuf, &out_info, |data, _| data.fill(0))?;
                 return Ok(gst::FlowSuccess::Ok);
@@ -549,7 +450,7 @@ impl BaseTransformImpl for Segmentation {
         analysis::write_gray8(outbuf, &out_info, |data, stride| {
             for (row, ids) in data
                 .chunks_mut(stride)
-                .zip(state.frame_ids.chunks_exact(width))
+                .zip(state.own.frame_ids.chunks_exact(width))
             {
                 row[..width].copy_from_slice(ids);
             }
@@ -560,72 +461,52 @@ impl BaseTransformImpl for Segmentation {
 }
 
 impl Segmentation {
-    /// The settings each frame reads, and how its inference goes (due is decided later).
-    fn frame_settings(&self) -> (Live, InferMode) {
+    /// The settings each frame reads.
+    fn frame_settings(&self) -> (Live, FrameSettings) {
         let s = self.settings.lock().unwrap();
-        let infer = InferMode {
-            due: false,
-            non_blocking: s.model.non_blocking,
-            wait_first_result: s.model.wait_first_result,
-        };
-        (s.live, infer)
+        (s.live, FrameSettings::new(&s.model, s.live.interval))
     }
 
-    /// Runs inference on this frame when due (every `interval` frames; in non-blocking mode
-    /// when the inference thread is free) and brings `state.frame_ids` up to date with the
-    /// newest result. Returns false while there is no result yet.
+    /// Runs inference on this frame when due and brings the frame-size class ids and their
+    /// fractions up to date with the newest result. Returns false while there is no result.
     fn classify(
         &self,
         state: &mut State,
-        settings: &Live,
-        mut infer: InferMode,
+        settings: FrameSettings,
         image: &ImageRef,
     ) -> Result<bool, gst::FlowError> {
-        let phase = self.schedule.phase();
-        infer.due =
-            phase == Phase::Infer && analysis::inference_due(state.frames, settings.interval);
-        if phase == Phase::Infer {
-            state.frames += 1;
-        }
-        let State {
-            runner,
-            input,
-            frame_ids,
-            fractions,
-            drawn,
-            columns,
-            class_names,
-            ..
-        } = state;
+        let element = self.obj();
+        let element: &gst::Element = element.upcast_ref();
+        self.core.infer(element, state, settings, image)?;
         let (width, height) = (image.width, image.height);
-        let result = infer_frame(runner, input, image, infer).map(drop);
-        let result = result.and_then(|()| {
-            runner.with_latest(|latest| {
-                let Some(latest) = latest else {
-                    return false;
-                };
-                let wanted = Some((latest.generation, width, height));
-                if *drawn != wanted {
-                    latest
-                        .output
-                        .scale_nearest_into(width, height, frame_ids, columns);
-                    class_fractions(frame_ids, class_names.len().max(2), fractions);
-                    *drawn = wanted;
-                }
-                true
-            })
-        });
-        if infer.due || phase == Phase::DrawHeld {
-            self.non_finite.check(self.obj().upcast_ref(), runner);
+        let generation = state
+            .runner
+            .with_latest(|latest| latest.map(|l| l.generation))
+            .map_err(|e| stream_error(element, &e))?;
+        let Some(generation) = generation else {
+            return Ok(false);
+        };
+        if state.derive_anew(generation, width, height) {
+            let State { runner, own, .. } = state;
+            runner
+                .with_latest(|latest| {
+                    if let Some(latest) = latest {
+                        let (ids, columns) = (&mut own.frame_ids, &mut own.columns);
+                        latest
+                            .output
+                            .scale_nearest_into(width, height, ids, columns);
+                        let classes = own.class_names.len().max(2);
+                        class_fractions(&own.frame_ids, classes, &mut own.fractions);
+                    }
+                })
+                .map_err(|e| stream_error(element, &e))?;
         }
-        result.map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        Ok(true)
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
     fn publish(&self, state: &State, settings: &Live, buf: &mut gst::BufferRef) {
+        let state = &state.own;
         let structure = |name: &str| {
             gst::Structure::builder(name)
                 .field(
@@ -655,57 +536,94 @@ impl Segmentation {
 
 /// Registers the custom meta (copied along with buffer copies).
 impl Scheduled for Segmentation {
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
+    fn schedule(&self) -> &live::Schedule {
+        &self.core.schedule
     }
 
     fn frame_cost(&self) -> FrameCost {
-        let (settings, infer) = self.frame_settings();
-        let state = self.state.lock().unwrap();
-        state.as_ref().map_or_else(FrameCost::default, |state| {
-            FrameCost::of(
-                &state.runner,
-                state.frames,
-                settings.interval,
-                infer.non_blocking,
-            )
-        })
+        self.core.frame_cost(self.frame_settings().1)
     }
 
     fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (info, _) = state.caps.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        state.frames += 1;
-        live::start_frame_inference(
-            self.obj().upcast_ref(),
-            &mut state.runner,
-            &mut state.input,
-            &info,
-            frame,
-        )
-        .map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.start_inference(self.obj().upcast_ref(), frame)
     }
 
     fn wait_inference(&self) -> Result<(), gst::FlowError> {
-        let state = self.state.lock().unwrap();
-        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
-        state.runner.finish().map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.wait_inference(self.obj().upcast_ref())
     }
 
     fn inference_idle(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_none_or(|s| s.runner.is_idle())
+        self.core.inference_idle()
     }
+}
+
+/// Checks the model's output against its class names and palette, and makes the element's
+/// state; returns it with how a binary model's scores read.
+fn prepare(
+    description: &ModelDescription,
+    palette: Option<&str>,
+    not_this: &dyn Fn(String) -> gst::ErrorMessage,
+) -> Result<(Own, BinaryScores), gst::ErrorMessage> {
+    let output = description
+        .outputs
+        .first()
+        .expect("validated: at least one output");
+    let declared = output.shape.get(1).copied().unwrap_or(0);
+    let class_names: Vec<String> = match description.metadata.get("class_names") {
+        Some(names) => names.split(',').map(|n| n.trim().to_owned()).collect(),
+        None if declared > 0 => (0..declared).map(|i| format!("class{i}")).collect(),
+        None => {
+            return Err(not_this(
+                "its class count is dynamic and it has no 'class_names'".into(),
+            ));
+        }
+    };
+    let classes = class_names.len().max(2); // a binary model has background and foreground
+    if output.shape.len() != 4
+        || !(declared <= 0 || declared == 1 || declared as usize == class_names.len())
+    {
+        return Err(not_this(format!(
+            "output '{}' is {}; expected [1,K,H,W] with K = {} classes (or 1 for a binary model)",
+            output.name,
+            crate::core::model::format_shape(&output.shape),
+            class_names.len()
+        )));
+    }
+    let (palette_key, palette) = match (palette, description.metadata.get("class_colors")) {
+        (Some(p), _) => ("property 'palette'", Palette::parse("palette", p)),
+        (None, Some(p)) => (
+            "metadata key 'class_colors'",
+            Palette::parse("class_colors", p),
+        ),
+        (None, None) => ("", Ok(Palette::distinct(classes))),
+    };
+    let palette = palette.map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
+    if palette.0.len() < classes {
+        return Err(gst::error_msg!(
+            gst::LibraryError::Settings,
+            (
+                "the palette ({palette_key}) has {} colours for {classes} classes",
+                palette.0.len()
+            )
+        ));
+    }
+    let binary = match description.metadata.get("output").map(String::as_str) {
+        Some("logits") => BinaryScores::Logit,
+        None | Some("softmax" | "sigmoid" | "probabilities") => BinaryScores::Probability,
+        Some(other) => {
+            return Err(not_this(format!(
+                "metadata key 'output' is '{other}'; expected 'softmax', 'sigmoid', 'probabilities' or 'logits'"
+            )));
+        }
+    };
+    let own = Own {
+        class_names,
+        palette,
+        frame_ids: Vec::new(),
+        fractions: Vec::new(),
+        columns: Vec::new(),
+    };
+    Ok((own, binary))
 }
 
 pub(super) fn register_meta() {

@@ -17,17 +17,12 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::common::analysis::inference_due;
-use crate::common::live::{self, FrameCost, Phase, Schedule, Scheduled};
-use crate::common::model_settings::{ModelSettings, start_runner, start_session};
-use crate::common::non_finite::NonFiniteWarning;
-use crate::common::{
-    InferMode, VIDEO_FORMATS, check_kind, finish_at_eos, infer_frame, pixel_layout,
-    refuse_while_running, sync_controlled,
-};
+use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
+use crate::common::live::{self, FrameCost, Scheduled};
+use crate::common::model_settings::ModelSettings;
+use crate::common::{VIDEO_FORMATS, pixel_layout, refuse_while_running, sync_controlled};
 use crate::core::{
-    DecodedImage, ImageMut, ImageOutput, PixelLayout, RunOutput, Runner, Task, TensorInput,
-    TensorLayout, decode_image,
+    DecodedImage, ImageMut, ImageOutput, RunOutput, Task, TensorLayout, decode_image,
 };
 
 const DEFAULT_STRENGTH: f64 = 1.0;
@@ -69,23 +64,13 @@ impl Task for StyleTask {
     }
 }
 
-struct State {
-    runner: Runner<StyleTask>,
-    input: TensorInput,
-    output: ImageOutput,
-    /// Set from the negotiated caps.
-    layout: Option<PixelLayout>,
-    info: Option<gst_video::VideoInfo>,
-    /// Frames seen since the caps were set (inference runs when `frames % interval == 0`).
-    frames: u64,
-}
+/// What the element keeps of its own while started: how the output goes into frames.
+type State = Started<StyleTask, ImageOutput>;
 
 #[derive(Default)]
 pub struct StyleTransfer {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    schedule: Schedule,
-    non_finite: NonFiniteWarning,
+    core: ElementCore<StyleTask, ImageOutput>,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -226,71 +211,41 @@ impl BaseTransformImpl for StyleTransfer {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let mut settings = self.settings.lock().unwrap().clone();
-        let (session, pre) = start_session(self.obj().upcast_ref(), *CAT, &settings.model)?;
-        let description = session.description();
-        let model_file = settings.model.model_file.clone().unwrap_or_default();
-        let not_image_to_image = |why: String| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                (
-                    "model '{}' is not an image-to-image model: {why}",
-                    model_file.display()
-                )
-            )
-        };
-        check_kind(description.kind(), MODEL_KIND).map_err(not_image_to_image)?;
-        let output = description
-            .outputs
-            .first()
-            .expect("validated: at least one output");
-        output.expect_image(3).map_err(not_image_to_image)?;
-        let input = TensorInput::new(&description.input, &pre, settings.model.inference_scale);
-        settings.model.active_provider = session.provider().name().to_owned();
-        let task = StyleTask;
-        let state = State {
-            runner: start_runner(
-                self.obj().upcast_ref(),
-                *CAT,
-                &settings.model,
-                session,
-                task,
-            )?,
-            input,
-            output: ImageOutput::new(&pre),
-            layout: None,
-            info: None,
-            frames: 0,
-        };
-        self.settings.lock().unwrap().model.active_provider = settings.model.active_provider;
-        self.schedule.reset();
-        self.non_finite.reset();
-        *self.state.lock().unwrap() = Some(state);
+        let settings = self.settings.lock().unwrap().clone();
+        let active = self.core.start(
+            self.obj().upcast_ref(),
+            *CAT,
+            &settings.model,
+            MODEL_KIND,
+            "an image-to-image model",
+            |description, pre, not_this| {
+                let output = description
+                    .outputs
+                    .first()
+                    .expect("validated: at least one output");
+                output.expect_image(3).map_err(not_this)?;
+                Ok((StyleTask, ImageOutput::new(pre)))
+            },
+        )?;
+        self.settings.lock().unwrap().model.active_provider = active;
         Ok(())
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let answered = BaseTransformImplExt::parent_query(self, direction, query);
-        if answered && direction == gst::PadDirection::Src {
-            self.schedule.latency().add_to(query);
+        if answered {
+            self.core.answer_query(direction, query);
         }
         answered
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if let Err(e) = self.schedule.sink_event(self, &event) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-        }
-        if let gst::EventView::Eos(_) = event.view()
-            && let Some(state) = self.state.lock().unwrap().as_ref()
-        {
-            finish_at_eos(self.obj().upcast_ref(), &state.runner);
-        }
+        self.core.sink_event(self, &event);
         self.parent_sink_event(event)
     }
 
     fn src_event(&self, event: gst::Event) -> bool {
-        match self.schedule.src_event(self.obj().upcast_ref(), event) {
+        match self.core.schedule.src_event(self.obj().upcast_ref(), event) {
             Ok(handled) => handled,
             Err(event) => self.parent_src_event(event),
         }
@@ -315,11 +270,17 @@ impl BaseTransformImpl for StyleTransfer {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Dropping the runner joins its inference thread, if any.
-        *self.state.lock().unwrap() = None;
-        self.schedule.reset();
+        self.core.stop();
         self.settings.lock().unwrap().model.active_provider.clear();
         Ok(())
+    }
+}
+
+impl StyleTransfer {
+    /// The settings each frame reads: strength, and how the frame is inferred.
+    fn frame_settings(&self) -> (f32, FrameSettings) {
+        let s = self.settings.lock().unwrap();
+        (s.strength as f32, FrameSettings::new(&s.model, s.interval))
     }
 }
 
@@ -329,70 +290,33 @@ impl VideoFilterImpl for StyleTransfer {
         incaps: &gst::Caps,
         in_info: &gst_video::VideoInfo,
         _outcaps: &gst::Caps,
-        _out_info: &gst_video::VideoInfo,
+        out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        let layout = pixel_layout(in_info.format())
+        pixel_layout(in_info.format())
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported caps {incaps}"))?;
-        let mut state = self.state.lock().unwrap();
-        let state = state
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps set before start"))?;
-        state.layout = Some(layout);
-        state.info = Some(in_info.clone());
-        state.frames = 0;
-        let tensor = state
-            .input
-            .layout(in_info.width() as usize, in_info.height() as usize);
-        let took = state
-            .runner
-            .warm_up(tensor)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let settings = self.settings.lock().unwrap().clone();
-        self.schedule.configure(
+        let settings = self.frame_settings().1;
+        let can_pipeline = !settings.non_blocking && settings.interval == 1;
+        self.core.set_caps(
             self.obj().upcast_ref(),
             *CAT,
-            in_info.fps(),
-            took,
-            !settings.model.non_blocking && settings.interval == 1,
-        );
-        gst::debug!(
-            CAT,
-            imp = self,
-            "configured for {incaps}; model input {}x{}, one inference {took:?}",
-            tensor.tensor.width,
-            tensor.tensor.height
-        );
-        Ok(())
+            (in_info.clone(), out_info.clone()),
+            can_pipeline,
+        )
     }
 
     fn transform_frame_ip(
         &self,
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (strength, interval, non_blocking, wait_first_result) = {
-            let s = self.settings.lock().unwrap();
-            let m = &s.model;
-            (
-                s.strength as f32,
-                s.interval,
-                m.non_blocking,
-                m.wait_first_result,
-            )
-        };
+        let (strength, settings) = self.frame_settings();
         if strength <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
-        let phase = self.schedule.phase();
-        let mut state = self.state.lock().unwrap();
-        let State {
-            runner,
-            input,
-            output,
-            layout,
-            frames,
-            ..
-        } = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let layout = layout.ok_or(gst::FlowError::NotNegotiated)?;
+        let element = self.obj();
+        let element: &gst::Element = element.upcast_ref();
+        let mut state = self.core.lock();
+        let state: &mut State = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let layout = pixel_layout(frame.format()).ok_or(gst::FlowError::NotNegotiated)?;
         let (width, height) = (frame.width() as usize, frame.height() as usize);
         let stride = frame.plane_stride()[0] as usize;
         let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
@@ -403,81 +327,37 @@ impl VideoFilterImpl for StyleTransfer {
             stride,
             layout,
         };
-        let mode = InferMode {
-            due: phase == Phase::Infer && inference_due(*frames, interval),
-            non_blocking,
-            wait_first_result,
-        };
-        if phase == Phase::Infer {
-            *frames += 1;
-        }
-        let inferred = infer_frame(runner, input, &image.as_ref(), mode);
-        let result = inferred.and_then(|_| {
-            runner
-                .with_latest(|latest| match latest {
-                    Some(latest) => output.draw(latest.output, &mut image, strength),
-                    None => Ok(()), // non-blocking, before the first result: unchanged
-                })
-                .and_then(|drawn| drawn)
-        });
-        if mode.due || phase == Phase::DrawHeld {
-            self.non_finite.check(self.obj().upcast_ref(), runner);
-        }
-        result.map(|()| gst::FlowSuccess::Ok).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.infer(element, state, settings, &image.as_ref())?;
+        let State { runner, own, .. } = state;
+        runner
+            .with_latest(|latest| match latest {
+                Some(latest) => own.draw(latest.output, &mut image, strength),
+                None => Ok(()), // non-blocking, before the first result: unchanged
+            })
+            .and_then(|drawn| drawn)
+            .map_err(|e| stream_error(element, &e))?;
+        Ok(gst::FlowSuccess::Ok)
     }
 }
 
 impl Scheduled for StyleTransfer {
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
+    fn schedule(&self) -> &live::Schedule {
+        &self.core.schedule
     }
 
     fn frame_cost(&self) -> FrameCost {
-        let (interval, non_blocking) = {
-            let s = self.settings.lock().unwrap();
-            (s.interval, s.model.non_blocking)
-        };
-        let state = self.state.lock().unwrap();
-        state.as_ref().map_or_else(FrameCost::default, |state| {
-            FrameCost::of(&state.runner, state.frames, interval, non_blocking)
-        })
+        self.core.frame_cost(self.frame_settings().1)
     }
 
     fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        state.frames += 1;
-        live::start_frame_inference(
-            self.obj().upcast_ref(),
-            &mut state.runner,
-            &mut state.input,
-            &info,
-            frame,
-        )
-        .map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.start_inference(self.obj().upcast_ref(), frame)
     }
 
     fn wait_inference(&self) -> Result<(), gst::FlowError> {
-        let state = self.state.lock().unwrap();
-        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
-        state.runner.finish().map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
-            gst::FlowError::Error
-        })
+        self.core.wait_inference(self.obj().upcast_ref())
     }
 
     fn inference_idle(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_none_or(|s| s.runner.is_idle())
+        self.core.inference_idle()
     }
 }

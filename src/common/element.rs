@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The element core the three elements share: starting a session and its runner from the
+//! model properties, negotiating and warming up, the frame schedule (QoS, pipelining), the
+//! events and queries every element answers alike, and the per-frame inference step. Each
+//! element keeps only what is its own: its task, its drawing, its properties and metas.
+
+use std::sync::{Mutex, MutexGuard};
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::live::{self, FrameCost, Phase, Schedule, Scheduled};
+use super::model_settings::{ModelSettings, start_runner, start_session};
+use super::non_finite::NonFiniteWarning;
+use super::{InferMode, check_kind, finish_at_eos, infer_frame};
+use crate::core::model::ModelDescription;
+use crate::core::{ImageRef, Preprocessing, Runner, Task, TensorInput};
+
+/// What an element holds while started.
+pub struct Started<T: Task, E> {
+    pub runner: Runner<T>,
+    pub input: TensorInput,
+    /// The negotiated input and output, set from the caps.
+    pub caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
+    /// Frames seen since the caps were set (inference runs when `frames % interval == 0`).
+    pub frames: u64,
+    /// The result generation and frame size the element last derived its frame-size data
+    /// from (scaled class ids, error map): derive again only when one changes.
+    derived_from: Option<(u64, usize, usize)>,
+    /// The element's own state.
+    pub own: E,
+}
+
+impl<T: Task, E> Started<T, E> {
+    /// The negotiated input and output.
+    pub fn caps(&self) -> Result<(gst_video::VideoInfo, gst_video::VideoInfo), gst::FlowError> {
+        self.caps.clone().ok_or(gst::FlowError::NotNegotiated)
+    }
+
+    /// Whether data derived from result `generation` for a `width` x `height` frame must be
+    /// made (and records that it will be).
+    pub fn derive_anew(&mut self, generation: u64, width: usize, height: usize) -> bool {
+        let key = Some((generation, width, height));
+        let anew = self.derived_from != key;
+        self.derived_from = key;
+        anew
+    }
+}
+
+/// The settings that decide how a frame is inferred, copied out under the settings lock.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameSettings {
+    pub interval: u32,
+    pub non_blocking: bool,
+    pub wait_first_result: bool,
+}
+
+impl FrameSettings {
+    pub fn new(model: &ModelSettings, interval: u32) -> Self {
+        Self {
+            interval,
+            non_blocking: model.non_blocking,
+            wait_first_result: model.wait_first_result,
+        }
+    }
+}
+
+/// The shared part of an element: its started state, its schedule, its NaN warning.
+pub struct ElementCore<T: Task, E> {
+    state: Mutex<Option<Started<T, E>>>,
+    pub schedule: Schedule,
+    non_finite: NonFiniteWarning,
+}
+
+impl<T: Task, E> Default for ElementCore<T, E> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(None),
+            schedule: Schedule::default(),
+            non_finite: NonFiniteWarning::default(),
+        }
+    }
+}
+
+impl<T: Task, E: Send> ElementCore<T, E> {
+    /// The started state (None before start and after stop).
+    pub fn lock(&self) -> MutexGuard<'_, Option<Started<T, E>>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts: loads the model the settings name, checks that its declared `kind` is this
+    /// element's, lets `prepare` check the model and make the task and the element's own state
+    /// (`not_this` turns a reason into "model 'F' is not {what}: {reason}"), and starts the
+    /// runner. Returns the provider that runs.
+    pub fn start(
+        &self,
+        element: &gst::Element,
+        cat: gst::DebugCategory,
+        settings: &ModelSettings,
+        kind: &str,
+        what: &str,
+        prepare: impl FnOnce(
+            &ModelDescription,
+            &Preprocessing,
+            &dyn Fn(String) -> gst::ErrorMessage,
+        ) -> Result<(T, E), gst::ErrorMessage>,
+    ) -> Result<String, gst::ErrorMessage> {
+        let (session, pre) = start_session(element, cat, settings)?;
+        let description = session.description();
+        let model_file = settings.model_file.clone().unwrap_or_default();
+        let not_this = |why: String| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("model '{}' is not {what}: {why}", model_file.display())
+            )
+        };
+        check_kind(description.kind(), kind).map_err(not_this)?;
+        let (task, own) = prepare(description, &pre, &not_this)?;
+        let input = TensorInput::new(&description.input, &pre, settings.inference_scale);
+        let active = session.provider().name().to_owned();
+        let runner = start_runner(element, cat, settings, session, task)?;
+        *self.lock() = Some(Started {
+            runner,
+            input,
+            caps: None,
+            frames: 0,
+            derived_from: None,
+            own,
+        });
+        self.schedule.reset();
+        self.non_finite.reset();
+        Ok(active)
+    }
+
+    /// Stops: drops the runner (joining its inference thread, if any).
+    pub fn stop(&self) {
+        *self.lock() = None;
+        self.schedule.reset();
+    }
+
+    /// New caps: binds the tensors for the frame size and times one inference (the latency
+    /// frames will see), and tells the schedule.
+    pub fn set_caps(
+        &self,
+        element: &gst::Element,
+        cat: gst::DebugCategory,
+        caps: (gst_video::VideoInfo, gst_video::VideoInfo),
+        can_pipeline: bool,
+    ) -> Result<(), gst::LoggableError> {
+        let mut state = self.lock();
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(cat, "caps set before start"))?;
+        let (width, height) = (caps.0.width() as usize, caps.0.height() as usize);
+        let framerate = caps.0.fps();
+        let tensor = state.input.layout(width, height);
+        state.caps = Some(caps);
+        state.frames = 0;
+        let took = state
+            .runner
+            .warm_up(tensor)
+            .map_err(|e| gst::loggable_error!(cat, "{e}"))?;
+        self.schedule
+            .configure(element, cat, framerate, took, can_pipeline);
+        gst::debug!(
+            cat,
+            obj = element,
+            "configured for {width}x{height}; model input {}x{}, one inference {took:?}",
+            tensor.tensor.width,
+            tensor.tensor.height
+        );
+        Ok(())
+    }
+
+    /// Adds the element's latency to an answered LATENCY query going upstream.
+    pub fn answer_query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) {
+        if direction == gst::PadDirection::Src {
+            self.schedule.latency().add_to(query);
+        }
+    }
+
+    /// Before a serialized event goes on: a held frame goes out first; at EOS the inference
+    /// in flight is waited for and its error, if any, posted.
+    pub fn sink_event<I: Scheduled>(&self, imp: &I, event: &gst::Event)
+    where
+        <I as gst::glib::subclass::types::ObjectSubclass>::ParentType: IsA<gst_base::BaseTransform>,
+    {
+        let element = imp.obj();
+        let element: &gst::Element = element.upcast_ref();
+        if let Err(e) = self.schedule.sink_event(imp, event) {
+            gst::element_error!(element, gst::StreamError::Failed, ("{e}"));
+        }
+        if let gst::EventView::Eos(_) = event.view()
+            && let Some(state) = self.lock().as_ref()
+        {
+            finish_at_eos(element, &state.runner);
+        }
+    }
+
+    /// What the next frame costs (see [`FrameCost`]).
+    pub fn frame_cost(&self, settings: FrameSettings) -> FrameCost {
+        self.lock().as_ref().map_or_else(FrameCost::default, |s| {
+            FrameCost::of(
+                &s.runner,
+                s.frames,
+                settings.interval,
+                settings.non_blocking,
+            )
+        })
+    }
+
+    /// Pipelined: starts the inference of `frame` without waiting for it.
+    pub fn start_inference(
+        &self,
+        element: &gst::Element,
+        frame: &gst::BufferRef,
+    ) -> Result<(), gst::FlowError> {
+        let mut state = self.lock();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (info, _) = state.caps()?;
+        state.frames += 1;
+        live::start_frame_inference(element, &mut state.runner, &mut state.input, &info, frame)
+            .map_err(|e| stream_error(element, &e))
+    }
+
+    /// Waits for the inference in flight.
+    pub fn wait_inference(&self, element: &gst::Element) -> Result<(), gst::FlowError> {
+        let state = self.lock();
+        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+        state.runner.finish().map_err(|e| stream_error(element, &e))
+    }
+
+    /// Whether no inference is in flight.
+    pub fn inference_idle(&self) -> bool {
+        self.lock().as_ref().is_none_or(|s| s.runner.is_idle())
+    }
+
+    /// The inference step of a frame: none for a held frame (its inference ran) or one that
+    /// `interval` skips; else as the mode says (see [`infer_frame`]). Warns once about NaN or
+    /// infinite outputs.
+    pub fn infer(
+        &self,
+        element: &gst::Element,
+        state: &mut Started<T, E>,
+        settings: FrameSettings,
+        image: &ImageRef,
+    ) -> Result<(), gst::FlowError> {
+        let phase = self.schedule.phase();
+        let mode = InferMode {
+            due: phase == Phase::Infer
+                && super::analysis::inference_due(state.frames, settings.interval),
+            non_blocking: settings.non_blocking,
+            wait_first_result: settings.wait_first_result,
+        };
+        if phase == Phase::Infer {
+            state.frames += 1;
+        }
+        let result = infer_frame(&mut state.runner, &mut state.input, image, mode);
+        if mode.due || phase == Phase::DrawHeld {
+            self.non_finite.check(element, &state.runner);
+        }
+        result.map(drop).map_err(|e| stream_error(element, &e))
+    }
+}
+
+/// Posts a stream error for a failed frame and returns the flow error that stops the stream.
+pub fn stream_error(element: &gst::Element, message: &str) -> gst::FlowError {
+    gst::element_error!(element, gst::StreamError::Failed, ("{message}"));
+    gst::FlowError::Error
+}
