@@ -56,3 +56,64 @@ fn the_analysis_elements_propose_video_meta() {
         );
     }
 }
+
+/// Starts `videotestsrc ! ELEMENT ! fakesink` and returns the error posted on the bus.
+fn start_glib_error(element: &str) -> gst::glib::Error {
+    init();
+    let pipeline = gst::parse::launch(&format!("videotestsrc ! {element} ! fakesink"))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let _ = pipeline.set_state(gst::State::Paused);
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+        .expect("an error message on the bus");
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.view() {
+        gst::MessageView::Error(e) => e.error(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn applications_can_tell_a_missing_file_from_a_bad_setting() {
+    // A relative path that does not exist: NotFound, the path shown resolved.
+    let missing = start_glib_error("onnxstyletransfer model-file=no/such/model.onnx");
+    assert!(missing.matches(gst::ResourceError::NotFound), "{missing:?}");
+    let cwd = std::env::current_dir().unwrap();
+    assert!(
+        missing
+            .message()
+            .contains(&cwd.join("no/such/model.onnx").display().to_string()),
+        "{missing}"
+    );
+    // A file that is not ONNX: it cannot be read as a model.
+    let not_onnx = start_glib_error(&format!(
+        "onnxstyletransfer model-file={}",
+        fixture_str("not_onnx.onnx")
+    ));
+    assert!(
+        not_onnx.matches(gst::ResourceError::OpenRead),
+        "{not_onnx:?}"
+    );
+    // A malformed property: a setting.
+    let bad_mean = start_glib_error(&format!(
+        "onnxstyletransfer model-file={} mean=1,2",
+        fixture_str("channel_swap.onnx")
+    ));
+    assert!(
+        bad_mean.matches(gst::LibraryError::Settings),
+        "{bad_mean:?}"
+    );
+    // A model made for another element: a setting too.
+    let wrong_kind = start_glib_error(&format!(
+        "onnxanomaly model-file={}",
+        fixture_str("dynamic_conv.onnx")
+    ));
+    assert!(
+        wrong_kind.matches(gst::LibraryError::Settings),
+        "{wrong_kind:?}"
+    );
+}

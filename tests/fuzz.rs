@@ -70,7 +70,7 @@ proptest! {
                 prop_assert!(p.size_multiple >= 1);
             }
             // Every refusal names the key it is about.
-            Err(e) => prop_assert!(KEYS.iter().any(|k| e.contains(&format!("'{k}'"))), "{}", e),
+            Err(e) => prop_assert!(KEYS.iter().any(|k| e.message().contains(&format!("'{k}'"))), "{}", e),
         }
     }
 
@@ -79,11 +79,11 @@ proptest! {
         if let Ok(t) = parse_triplet("mean", &text) {
             prop_assert!(t.iter().all(|v| v.is_finite()));
         } else {
-            prop_assert!(parse_triplet("mean", &text).unwrap_err().contains("'mean'"));
+            prop_assert!(parse_triplet("mean", &text).unwrap_err().message().contains("'mean'"));
         }
         match Palette::parse("class_colors", &text) {
             Ok(p) => prop_assert!(!p.0.is_empty()),
-            Err(e) => prop_assert!(e.contains("'class_colors'")),
+            Err(e) => prop_assert!(e.message().contains("'class_colors'")),
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::core::anomaly::{
 };
 use crate::core::model::ModelDescription;
 use crate::core::resize::RgbResizer;
-use crate::core::{ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
+use crate::core::{Error, ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
 
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderAnomalyMeta";
 pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
@@ -116,13 +116,13 @@ impl Task for AnomalyTask {
         run: &RunOutput,
         layout: TensorLayout,
         out: &mut ErrorMap,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let (tw, th) = (layout.tensor.width, layout.tensor.height);
         let (ow, oh) = reconstruction_size(run.shape, run.values.len())?;
         if (ow, oh) != (tw, th) {
-            return Err(format!(
+            return Err(Error::inference(format!(
                 "the reconstruction is {ow}x{oh} for a {tw}x{th} input; an anomaly autoencoder must keep the size"
-            ));
+            )));
         }
         let planes = |values, to_unit| Planes {
             values,
@@ -622,7 +622,9 @@ fn prepare(
         .outputs
         .first()
         .expect("validated: at least one output");
-    output.expect_image(3).map_err(not_this)?;
+    output
+        .expect_image(3)
+        .map_err(|e| not_this(e.to_string()))?;
     let number = |key: &str| -> Result<Option<f32>, gst::ErrorMessage> {
         description
             .metadata

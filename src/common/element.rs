@@ -14,7 +14,7 @@ use super::model_settings::{ModelSettings, start_runner, start_session};
 use super::non_finite::NonFiniteWarning;
 use super::{InferMode, check_kind, finish_at_eos, infer_frame};
 use crate::core::model::ModelDescription;
-use crate::core::{ImageRef, Preprocessing, Runner, Task, TensorInput};
+use crate::core::{Error, ImageRef, Preprocessing, Runner, Task, TensorInput};
 
 /// What an element holds while started.
 pub struct Started<T: Task, E> {
@@ -263,8 +263,9 @@ impl<T: Task, E: Send> ElementCore<T, E> {
     }
 }
 
-/// Posts a stream error for a failed frame and returns the flow error that stops the stream.
-pub fn stream_error(element: &gst::Element, message: &str) -> gst::FlowError {
-    gst::element_error!(element, gst::StreamError::Failed, ("{message}"));
+/// Posts the error of a failed frame (in its kind's domain) and returns the flow error that
+/// stops the stream.
+pub fn stream_error(element: &gst::Element, error: &Error) -> gst::FlowError {
+    super::post_error(element, error);
     gst::FlowError::Error
 }

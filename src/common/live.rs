@@ -80,11 +80,12 @@ pub fn start_frame_inference<T: crate::core::Task>(
     input: &mut crate::core::TensorInput,
     info: &gst_video::VideoInfo,
     frame: &gst::BufferRef,
-) -> Result<(), String> {
+) -> Result<(), crate::core::Error> {
+    use crate::core::Error;
     let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(frame, info)
-        .map_err(|_| "cannot map the frame".to_owned())?;
+        .map_err(|_| Error::inference("cannot map the frame"))?;
     let image = super::analysis::image_ref(&mapped, info)
-        .map_err(|_| "cannot read the frame".to_owned())?;
+        .map_err(|_| Error::inference("cannot read the frame"))?;
     runner.move_to_thread(&format!("{}:infer", element.name()))?;
     runner.start_frame(input, &image)
 }

@@ -12,7 +12,28 @@ pub mod non_finite;
 
 use gst_video::VideoFormat;
 
-use crate::core::PixelLayout;
+use crate::core::{Error, ErrorKind, PixelLayout};
+
+/// The GStreamer error for a core error, in the domain its kind maps to: a missing model file
+/// is `ResourceError::NotFound`, an unreadable one `OpenRead`, a runtime or provider that cannot
+/// start `LibraryError::Init`, a setting or model that cannot be used `LibraryError::Settings`,
+/// a failed frame `StreamError::Failed`.
+pub fn error_message(e: &Error) -> gst::ErrorMessage {
+    match e.kind() {
+        ErrorKind::NotFound => gst::error_msg!(gst::ResourceError::NotFound, ("{e}")),
+        ErrorKind::Unreadable => gst::error_msg!(gst::ResourceError::OpenRead, ("{e}")),
+        ErrorKind::Runtime => gst::error_msg!(gst::LibraryError::Init, ("{e}")),
+        ErrorKind::Settings => gst::error_msg!(gst::LibraryError::Settings, ("{e}")),
+        ErrorKind::Inference => gst::error_msg!(gst::StreamError::Failed, ("{e}")),
+        ErrorKind::Thread => gst::error_msg!(gst::CoreError::Thread, ("{e}")),
+    }
+}
+
+/// Posts `e` on the bus as an element error in its domain.
+pub fn post_error(element: &gst::Element, e: &Error) {
+    use gst::prelude::*;
+    element.post_error_message(error_message(e));
+}
 
 /// The packed RGB-family formats the elements accept, in order of preference.
 pub const VIDEO_FORMATS: [VideoFormat; 10] = [
@@ -90,7 +111,7 @@ pub fn finish_at_eos<T: crate::core::Task>(
     runner: &crate::core::Runner<T>,
 ) {
     if let Err(e) = runner.finish() {
-        gst::element_error!(element, gst::StreamError::Failed, ("{e}"));
+        post_error(element, &e);
     }
 }
 
@@ -127,7 +148,7 @@ pub fn infer_frame<T: crate::core::Task>(
     input: &mut crate::core::TensorInput,
     frame: &crate::core::ImageRef,
     mode: InferMode,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     if !mode.due {
         return Ok(false);
     }

@@ -10,6 +10,9 @@ use gst::prelude::*;
 use super::enums::{
     ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, OptimizationLevel, RangeSetting,
 };
+use crate::common::error_message;
+use crate::core::Error;
+use crate::core::error::shown;
 use crate::core::gpu_options::{GpuSettings, ShapeProfile};
 use crate::core::model::parse_triplet;
 use crate::core::runtime;
@@ -299,12 +302,12 @@ impl ModelSettings {
     }
 
     /// The pre-processing overrides the properties give; a malformed mean/std names the property.
-    pub fn overrides(&self) -> Result<PreprocessingOverrides, String> {
+    pub fn overrides(&self) -> Result<PreprocessingOverrides, Error> {
         let triplet = |prop: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|s| parse_triplet(prop, s))
                 .transpose()
-                .map_err(|e| format!("property {e}"))
+                .map_err(|e| Error::settings(format!("property {e}")))
         };
         Ok(PreprocessingOverrides {
             input_range: self.input_range.value_range(),
@@ -326,22 +329,14 @@ pub fn start_session(
 ) -> Result<(InferenceSession, Preprocessing), gst::ErrorMessage> {
     let path = settings.model_file.clone().unwrap_or_default();
     let config = settings.session_config();
-    let session = InferenceSession::load(&path, &config)
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
-    let overrides = settings
-        .overrides()
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
+    let session = InferenceSession::load(&path, &config).map_err(|e| error_message(&e))?;
+    let overrides = settings.overrides().map_err(|e| error_message(&e))?;
     let pre = Preprocessing::resolve(&session.description().metadata, &overrides)
         .and_then(|pre| {
             pre.check_fixed_input(&session.description().input)?;
             Ok(pre)
         })
-        .map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("model '{}': {e}", path.display())
-            )
-        })?;
+        .map_err(|e| error_message(&e.context(format!("model '{}'", shown(&path)))))?;
 
     let provider = session.provider();
     let skipped: Vec<String> = session
@@ -471,7 +466,7 @@ pub fn start_runner<T: Task>(
     let input = session.description().input.name.clone();
     let mut runner = if settings.non_blocking {
         Runner::background(session, task, &format!("{}:infer", element.name()))
-            .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("{e}")))?
+            .map_err(|e| error_message(&e))?
     } else {
         Runner::blocking(session, task)
     };

@@ -3,6 +3,7 @@
 //! w x (1 - SSIM), the definition models/ calibrates `error_scale` with; smoothed; divided by
 //! `error_scale`, so 1.0 is the error level of normal data. Plus the frame score and drawing.
 
+use super::error::Error;
 use std::sync::LazyLock;
 
 use super::convert::ImageMut;
@@ -68,7 +69,7 @@ impl ErrorMap {
         height: usize,
         ssim_weight: f32,
         error_scale: f32,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         for (name, p) in [("input", input), ("reconstruction", reconstruction)] {
             if p.values.len() < 3 * p.plane_width * p.plane_height
                 || width > p.plane_width
@@ -76,9 +77,9 @@ impl ErrorMap {
                 || width == 0
                 || height == 0
             {
-                return Err(format!(
+                return Err(Error::inference(format!(
                     "the {name} does not cover a {width}x{height} region"
-                ));
+                )));
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -180,7 +181,7 @@ impl ErrorMap {
         height: usize,
         out: &mut ErrorMap,
         resizer: &mut RgbResizer,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         out.width = width;
         out.height = height;
         out.values.resize(width * height, 0.0);
@@ -239,15 +240,15 @@ fn add_ssim(s: &mut Scratch, c: usize, width: usize, height: usize) {
 }
 
 /// Checks that an output is a reconstruction [1,3,h,w] and returns (w, h).
-pub fn reconstruction_size(shape: &[i64], len: usize) -> Result<(usize, usize), String> {
+pub fn reconstruction_size(shape: &[i64], len: usize) -> Result<(usize, usize), Error> {
     match *shape {
         [1, 3, h, w] if h > 0 && w > 0 && len == (3 * h * w) as usize => {
             Ok((w as usize, h as usize))
         }
-        _ => Err(format!(
+        _ => Err(Error::inference(format!(
             "the model returned a reconstruction of shape {}; expected [1,3,H,W]",
             format_shape(shape)
-        )),
+        ))),
     }
 }
 

@@ -3,6 +3,7 @@
 //! ONNX Runtime is asked to use it: the user gets "no driver" or "no such device" in plain
 //! words instead of a provider error, and the engine cache is keyed by the GPU it was built for.
 
+use super::error::Error;
 use std::ffi::{CStr, c_char, c_int, c_void};
 
 /// The driver library, as the NVIDIA driver installs it.
@@ -32,7 +33,7 @@ impl GpuInfo {
 
 /// Describes GPU `device_id` through the driver library `library` (normally
 /// [`DRIVER_LIBRARY`]).
-pub fn probe(library: &str, device_id: i32) -> Result<GpuInfo, String> {
+pub fn probe(library: &str, device_id: i32) -> Result<GpuInfo, Error> {
     let driver = Driver::open(library)?;
     driver.check(driver.init(0), "cuInit")?;
     let mut count: c_int = 0;
@@ -67,15 +68,17 @@ pub fn probe(library: &str, device_id: i32) -> Result<GpuInfo, String> {
 }
 
 /// Checks `device_id` against the number of GPUs the driver sees.
-pub fn check_device_id(device_id: i32, count: i32) -> Result<(), String> {
+pub fn check_device_id(device_id: i32, count: i32) -> Result<(), Error> {
     if count == 0 {
-        return Err("the NVIDIA driver is installed but sees no GPU".into());
+        return Err(Error::runtime(
+            "the NVIDIA driver is installed but sees no GPU",
+        ));
     }
     if !(0..count).contains(&device_id) {
-        return Err(format!(
+        return Err(Error::settings(format!(
             "device-id {device_id} names no GPU: this machine has {count} (device-id 0 to {})",
             count - 1
-        ));
+        )));
     }
     Ok(())
 }
@@ -100,24 +103,25 @@ struct Driver {
 }
 
 impl Driver {
-    fn open(library: &str) -> Result<Self, String> {
-        let c_library = std::ffi::CString::new(library).map_err(|e| e.to_string())?;
+    fn open(library: &str) -> Result<Self, Error> {
+        let c_library =
+            std::ffi::CString::new(library).map_err(|e| Error::runtime(e.to_string()))?;
         // SAFETY: a NUL-terminated name; dlopen has no other precondition.
         let handle = unsafe { libc::dlopen(c_library.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
-            return Err(format!(
+            return Err(Error::runtime(format!(
                 "the NVIDIA driver ({library}) is not installed, so no GPU can be used: {}",
                 dl_error()
-            ));
+            )));
         }
         let symbol = |name: &CStr| {
             // SAFETY: a live handle and a NUL-terminated name.
             let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
             if address.is_null() {
-                Err(format!(
+                Err(Error::runtime(format!(
                     "the NVIDIA driver ({library}) has no {}: it is too old",
                     name.to_string_lossy()
-                ))
+                )))
             } else {
                 Ok(address)
             }
@@ -173,7 +177,7 @@ impl Driver {
     }
 
     /// Ok for CUDA_SUCCESS, else the driver's own words for the error.
-    fn check(&self, result: CuResult, call: &str) -> Result<(), String> {
+    fn check(&self, result: CuResult, call: &str) -> Result<(), Error> {
         if result == 0 {
             return Ok(());
         }
@@ -186,9 +190,9 @@ impl Driver {
             // SAFETY: a static NUL-terminated string owned by the driver.
             unsafe { CStr::from_ptr(text) }.to_string_lossy()
         };
-        Err(format!(
+        Err(Error::runtime(format!(
             "the NVIDIA driver could not use the GPU ({call}: error {result}, {text})"
-        ))
+        )))
     }
 }
 
@@ -220,12 +224,15 @@ mod tests {
     fn a_missing_driver_is_named() {
         let err = probe("libcuda-not-here.so.1", 0).unwrap_err();
         assert!(
-            err.starts_with(
+            err.message().starts_with(
                 "the NVIDIA driver (libcuda-not-here.so.1) is not installed, so no GPU can be used: "
             ),
             "{err}"
         );
-        assert!(err.contains("cannot open shared object file"), "{err}");
+        assert!(
+            err.message().contains("cannot open shared object file"),
+            "{err}"
+        );
     }
 
     #[test]

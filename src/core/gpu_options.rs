@@ -9,6 +9,7 @@
 //! precision or frame size never picks up (or overwrites) another engine; the timing cache is
 //! shared by all models (`<trt-engine-cache>/timing`), as TensorRT intends.
 
+use super::error::Error;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -149,9 +150,9 @@ impl EngineCache {
         runtime_version: &str,
         fp16: bool,
         profile: Option<&ShapeProfile>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Error> {
         let bytes = std::fs::read(model_file)
-            .map_err(|e| format!("cannot read '{}': {e}", model_file.display()))?;
+            .map_err(|e| Error::settings(format!("cannot read '{}': {e}", model_file.display())))?;
         let stem = model_file
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy());
@@ -180,13 +181,13 @@ impl EngineCache {
     }
 
     /// Creates the folders, with the error naming the one that could not be made.
-    pub fn create(&self) -> Result<(), String> {
+    pub fn create(&self) -> Result<(), Error> {
         for dir in [self.dir(), self.timing_dir()] {
             std::fs::create_dir_all(&dir).map_err(|e| {
-                format!(
+                Error::settings(format!(
                     "cannot create the engine cache folder '{}' (property trt-engine-cache): {e}",
                     dir.display()
-                )
+                ))
             })?;
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! frame size that changed since), blended with the original by `strength`.
 
 use super::convert::{ImageMut, OutputDecoder, PixelLayout, blend_rgb8};
+use super::error::Error;
 use super::model::{Preprocessing, format_shape};
 use super::resize::{RgbResizer, Size};
 use super::tensor_input::TensorLayout;
@@ -36,16 +37,16 @@ pub fn decode_image(
     values: &[f32],
     input: TensorLayout,
     out: &mut DecodedImage,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let (out_w, out_h) = match *shape {
         [1, 3, h, w] if h > 0 && w > 0 && values.len() == (3 * h * w) as usize => {
             (w as usize, h as usize)
         }
         _ => {
-            return Err(format!(
+            return Err(Error::inference(format!(
                 "the model returned an output of shape {}; expected [1,3,H,W]",
                 format_shape(shape)
-            ));
+            )));
         }
     };
     // The output covers the input tensor; scale the frame's part of it accordingly.
@@ -54,12 +55,12 @@ pub fn decode_image(
         height: input.content.height * out_h / input.tensor.height,
     };
     if region.width == 0 || region.height == 0 {
-        return Err(format!(
+        return Err(Error::inference(format!(
             "the model's output {} is too small for a {}x{} input",
             format_shape(shape),
             input.content.width,
             input.content.height
-        ));
+        )));
     }
     out.size = region;
     out.values.clear();
@@ -95,7 +96,7 @@ impl ImageOutput {
         image: &DecodedImage,
         frame: &mut ImageMut,
         strength: f32,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let Size { width, height } = image.size;
         if (width, height) == (frame.width, frame.height) {
             self.decoder

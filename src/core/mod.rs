@@ -5,6 +5,7 @@
 
 pub mod anomaly;
 pub mod convert;
+pub mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod gpu;
@@ -19,6 +20,7 @@ pub mod session;
 pub mod tensor_input;
 
 pub use convert::{ImageMut, ImageRef, PixelLayout};
+pub use error::{Error, ErrorKind};
 pub use image_output::{DecodedImage, ImageOutput, decode_image};
 pub use model::{
     ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange,

@@ -4,6 +4,7 @@
 //!
 //! The metadata keys are the contract between `models/` and the elements; README.md lists them.
 
+use super::error::Error;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -43,13 +44,13 @@ impl ValueRange {
         }
     }
 
-    fn parse(key: &str, value: &str) -> Result<Self, String> {
+    fn parse(key: &str, value: &str) -> Result<Self, Error> {
         match value.trim() {
             "0-1" | "0,1" | "[0,1]" => Ok(ValueRange::Unit),
             "0-255" | "0,255" | "[0,255]" => Ok(ValueRange::Byte),
-            other => Err(format!(
+            other => Err(Error::settings(format!(
                 "metadata key '{key}' is '{other}'; expected '0-1' or '0-255'"
-            )),
+            ))),
         }
     }
 }
@@ -70,13 +71,13 @@ impl ChannelOrder {
         }
     }
 
-    fn parse(key: &str, value: &str) -> Result<Self, String> {
+    fn parse(key: &str, value: &str) -> Result<Self, Error> {
         match value.trim().to_ascii_lowercase().as_str() {
             "rgb" => Ok(ChannelOrder::Rgb),
             "bgr" => Ok(ChannelOrder::Bgr),
-            other => Err(format!(
+            other => Err(Error::settings(format!(
                 "metadata key '{key}' is '{other}'; expected 'rgb' or 'bgr'"
-            )),
+            ))),
         }
     }
 }
@@ -125,7 +126,7 @@ impl Preprocessing {
     pub fn resolve(
         metadata: &HashMap<String, String>,
         overrides: &PreprocessingOverrides,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, Error> {
         let m = metadata;
         let o = overrides;
         let input_range = pick(
@@ -159,13 +160,16 @@ impl Preprocessing {
             1,
         )?;
         if let Some(bad) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
-            return Err(format!(
+            return Err(Error::settings(format!(
                 "'{}' must be three positive numbers; found {bad} in {std:?}",
                 keys::STD
-            ));
+            )));
         }
         if size_multiple == 0 {
-            return Err(format!("'{}' must be at least 1", keys::SIZE_MULTIPLE));
+            return Err(Error::settings(format!(
+                "'{}' must be at least 1",
+                keys::SIZE_MULTIPLE
+            )));
         }
         Ok(Self {
             input_range,
@@ -181,16 +185,16 @@ impl Preprocessing {
 impl Preprocessing {
     /// A fixed input side must be a multiple of `size_multiple` already: frames are resized to
     /// a fixed size, never padded, so a model that says otherwise contradicts itself.
-    pub fn check_fixed_input(&self, input: &InputSpec) -> Result<(), String> {
+    pub fn check_fixed_input(&self, input: &InputSpec) -> Result<(), Error> {
         for (side, dim) in [("height", input.height), ("width", input.width)] {
             if let Dim::Fixed(n) = dim
                 && n % self.size_multiple != 0
             {
-                return Err(format!(
+                return Err(Error::settings(format!(
                     "'{}' is {}, but the model's fixed input {side} {n} is not a multiple of it",
                     keys::SIZE_MULTIPLE,
                     self.size_multiple
-                ));
+                )));
             }
         }
         Ok(())
@@ -202,9 +206,9 @@ fn pick<T>(
     override_value: Option<T>,
     metadata: &HashMap<String, String>,
     key: &str,
-    parse: fn(&str, &str) -> Result<T, String>,
+    parse: fn(&str, &str) -> Result<T, Error>,
     default: T,
-) -> Result<T, String> {
+) -> Result<T, Error> {
     match (override_value, metadata.get(key)) {
         (Some(v), _) => Ok(v),
         (None, Some(v)) => parse(key, v),
@@ -213,13 +217,13 @@ fn pick<T>(
 }
 
 /// Parses "a,b,c" (spaces allowed) into three finite numbers; the error names `key`.
-pub fn parse_triplet(key: &str, value: &str) -> Result<[f32; 3], String> {
+pub fn parse_triplet(key: &str, value: &str) -> Result<[f32; 3], Error> {
     let parts: Vec<&str> = value.split(',').map(str::trim).collect();
     if parts.len() != 3 {
-        return Err(format!(
+        return Err(Error::settings(format!(
             "'{key}' must be three comma-separated numbers (R,G,B); found {} in '{value}'",
             parts.len()
-        ));
+        )));
     }
     let mut out = [0.0f32; 3];
     for (slot, part) in out.iter_mut().zip(&parts) {
@@ -227,16 +231,21 @@ pub fn parse_triplet(key: &str, value: &str) -> Result<[f32; 3], String> {
             .parse::<f32>()
             .ok()
             .filter(|v| v.is_finite())
-            .ok_or_else(|| format!("'{key}' has '{part}', which is not a finite number"))?;
+            .ok_or_else(|| {
+                Error::settings(format!(
+                    "'{key}' has '{part}', which is not a finite number"
+                ))
+            })?;
     }
     Ok(out)
 }
 
-fn parse_size_multiple(key: &str, value: &str) -> Result<usize, String> {
-    value
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| format!("metadata key '{key}' is '{value}'; expected a positive integer"))
+fn parse_size_multiple(key: &str, value: &str) -> Result<usize, Error> {
+    value.trim().parse::<usize>().map_err(|_| {
+        Error::settings(format!(
+            "metadata key '{key}' is '{value}'; expected a positive integer"
+        ))
+    })
 }
 
 /// A spatial dimension of a model tensor.
@@ -284,20 +293,20 @@ pub struct InputSpec {
 
 impl InputSpec {
     /// Validates an input of the given element type name and shape.
-    pub fn validate(name: &str, is_float: bool, shape: &[i64]) -> Result<Self, String> {
+    pub fn validate(name: &str, is_float: bool, shape: &[i64]) -> Result<Self, Error> {
         let expected = "expected a float tensor [1,3,H,W] (NCHW, 3 colour channels)";
         if !is_float {
-            return Err(format!(
+            return Err(Error::settings(format!(
                 "input '{name}' is not float32; {expected}, found {}",
                 format_shape(shape)
-            ));
+            )));
         }
         let batch_ok = shape.first().is_some_and(|n| *n == 1 || *n <= 0);
         if shape.len() != 4 || !batch_ok || shape[1] != 3 {
-            return Err(format!(
+            return Err(Error::settings(format!(
                 "input '{name}' has shape {}; {expected}",
                 format_shape(shape)
-            ));
+            )));
         }
         Ok(Self {
             name: name.to_owned(),
@@ -325,16 +334,16 @@ pub struct OutputSpec {
 
 impl OutputSpec {
     /// Checks that this output is a float image [1,C,H,W] with `channels` channels.
-    pub fn expect_image(&self, channels: i64) -> Result<(), String> {
+    pub fn expect_image(&self, channels: i64) -> Result<(), Error> {
         let batch_ok = self.shape.first().is_some_and(|n| *n == 1 || *n <= 0);
         let channels_ok = self.shape.get(1).is_some_and(|c| *c == channels || *c <= 0);
         if !self.is_float || self.shape.len() != 4 || !batch_ok || !channels_ok {
-            return Err(format!(
+            return Err(Error::settings(format!(
                 "output '{}' is {}{}; expected a float tensor [1,{channels},H,W]",
                 self.name,
                 if self.is_float { "" } else { "not float32, " },
                 format_shape(&self.shape)
-            ));
+            )));
         }
         Ok(())
     }
@@ -420,7 +429,7 @@ mod tests {
         for ((key, value), expected) in cases {
             let err =
                 Preprocessing::resolve(&meta(&[(key, value)]), &Default::default()).expect_err(key);
-            assert!(err.contains(expected), "{key}={value}: {err}");
+            assert!(err.message().contains(expected), "{key}={value}: {err}");
         }
     }
 
@@ -449,13 +458,13 @@ mod tests {
         assert_eq!(fixed.fixed_size(), Some((200, 224)));
         let err = InputSpec::validate("x", true, &[1, 1, -1, -1]).unwrap_err();
         assert!(
-            err.contains("[1,1,?,?]") && err.contains("[1,3,H,W]"),
+            err.message().contains("[1,1,?,?]") && err.message().contains("[1,3,H,W]"),
             "{err}"
         );
         let err = InputSpec::validate("x", true, &[1, 3, 8]).unwrap_err();
-        assert!(err.contains("[1,3,8]"), "{err}");
+        assert!(err.message().contains("[1,3,8]"), "{err}");
         let err = InputSpec::validate("x", false, &[1, 3, 8, 8]).unwrap_err();
-        assert!(err.contains("not float32"), "{err}");
+        assert!(err.message().contains("not float32"), "{err}");
     }
 
     #[test]
@@ -468,7 +477,7 @@ mod tests {
         assert!(out(vec![1, 3, -1, -1]).expect_image(3).is_ok());
         let err = out(vec![1, 5, -1, -1]).expect_image(3).unwrap_err();
         assert!(
-            err.contains("[1,5,?,?]") && err.contains("[1,3,H,W]"),
+            err.message().contains("[1,5,?,?]") && err.message().contains("[1,3,H,W]"),
             "{err}"
         );
     }

@@ -2,6 +2,7 @@
 //! Resizing tightly packed RGB images between frame size and a fixed model size, with
 //! fast_image_resize (SIMD, area-aware when shrinking).
 
+use super::error::Error;
 use fast_image_resize as fir;
 
 /// A reusable RGB resizer (its internal buffers survive between frames).
@@ -40,7 +41,7 @@ impl RgbResizer {
         src_size: Size,
         dst: &mut [u8],
         dst_size: Size,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         self.resize_bytes(src, src_size, dst, dst_size, fir::PixelType::U8x3)
     }
 
@@ -51,7 +52,7 @@ impl RgbResizer {
         src_size: Size,
         dst: &mut [f32],
         dst_size: Size,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         // SAFETY: viewing f32s as bytes is always valid, and any byte pattern written back is
         // a valid f32; the views cover exactly the slices' memory.
         let (src, dst) = unsafe {
@@ -70,23 +71,23 @@ impl RgbResizer {
         dst: &mut [u8],
         dst_size: Size,
         pixel: fir::PixelType,
-    ) -> Result<(), String> {
-        let dims = |s: Size| -> Result<(u32, u32), String> {
+    ) -> Result<(), Error> {
+        let dims = |s: Size| -> Result<(u32, u32), Error> {
             Ok((
-                u32::try_from(s.width).map_err(|e| e.to_string())?,
-                u32::try_from(s.height).map_err(|e| e.to_string())?,
+                u32::try_from(s.width).map_err(|e| Error::inference(e.to_string()))?,
+                u32::try_from(s.height).map_err(|e| Error::inference(e.to_string()))?,
             ))
         };
         let (sw, sh) = dims(src_size)?;
         let (dw, dh) = dims(dst_size)?;
         let src_image = fir::images::ImageRef::new(sw, sh, src, pixel)
-            .map_err(|e| format!("resize source: {e}"))?;
+            .map_err(|e| Error::inference(format!("resize source: {e}")))?;
         let mut dst_image = fir::images::Image::from_slice_u8(dw, dh, dst, pixel)
-            .map_err(|e| format!("resize destination: {e}"))?;
+            .map_err(|e| Error::inference(format!("resize destination: {e}")))?;
         let options = fir::ResizeOptions::new().resize_alg(self.algorithm);
         self.resizer
             .resize(&src_image, &mut dst_image, &options)
-            .map_err(|e| format!("resize failed: {e}"))
+            .map_err(|e| Error::inference(format!("resize failed: {e}")))
     }
 }
 

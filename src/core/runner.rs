@@ -7,6 +7,7 @@
 //! a class map, an error map); the element draws that result into each frame. Results carry a
 //! generation number so that drawing can cache what it derives from a result.
 
+use super::error::Error;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -28,7 +29,7 @@ pub trait Task: Send + 'static {
         run: &RunOutput,
         layout: TensorLayout,
         out: &mut Self::Output,
-    ) -> Result<(), String>;
+    ) -> Result<(), Error>;
 }
 
 /// The newest result: its generation counts finished inferences (0: none yet).
@@ -47,9 +48,9 @@ impl<T: Task> Engine<T> {
     fn infer(
         &mut self,
         layout: TensorLayout,
-        fill: impl FnOnce(&mut [f32]) -> Result<(), String>,
+        fill: impl FnOnce(&mut [f32]) -> Result<(), Error>,
         out: &mut T::Output,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Error> {
         let size = layout.tensor;
         fill(self.session.input_mut(size.height, size.width)?)?;
         let run = self.session.run()?;
@@ -71,7 +72,7 @@ pub struct Runner<T: Task> {
 
 /// Builds a session for an input of (width, height).
 pub type SessionFactory =
-    Box<dyn Fn(usize, usize) -> Result<InferenceSession, String> + Send + 'static>;
+    Box<dyn Fn(usize, usize) -> Result<InferenceSession, Error> + Send + 'static>;
 
 enum Mode<T: Task> {
     Blocking {
@@ -106,7 +107,7 @@ struct Slot<O> {
     output: O,
     generation: u64,
     last: Duration,
-    error: Option<String>,
+    error: Option<Error>,
     /// A session to run from the next job on.
     new_session: Option<InferenceSession>,
     stop: bool,
@@ -171,7 +172,7 @@ impl<T: Task> Runner<T> {
     }
 
     /// Runs on a thread of its own, named `name`.
-    pub fn background(session: InferenceSession, task: T, name: &str) -> Result<Self, String> {
+    pub fn background(session: InferenceSession, task: T, name: &str) -> Result<Self, Error> {
         Ok(Self {
             mode: start_worker(Engine { session, task }, name)?,
             rebuild: None,
@@ -182,7 +183,7 @@ impl<T: Task> Runner<T> {
     /// Moves a blocking runner's session to a thread of its own, named `name`, so that an
     /// inference can run while the caller does something else ([`Runner::start_frame`]). The
     /// results so far are kept. Does nothing when already on a thread.
-    pub fn move_to_thread(&mut self, name: &str) -> Result<(), String> {
+    pub fn move_to_thread(&mut self, name: &str) -> Result<(), Error> {
         let Mode::Blocking { .. } = &self.mode else {
             return Ok(());
         };
@@ -239,14 +240,14 @@ impl<O: Default> Shared<O> {
 }
 
 /// Starts the inference thread for `engine`.
-fn start_worker<T: Task>(engine: Engine<T>, name: &str) -> Result<Mode<T>, String> {
+fn start_worker<T: Task>(engine: Engine<T>, name: &str) -> Result<Mode<T>, Error> {
     let shared = Arc::new(Shared::new(T::Output::default()));
     let worker = {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name(name.chars().take(15).collect())
             .spawn(move || work(engine, &shared))
-            .map_err(|e| format!("cannot start the inference thread: {e}"))?
+            .map_err(|e| Error::thread(format!("cannot start the inference thread: {e}")))?
     };
     Ok(Mode::Background {
         shared,
@@ -262,8 +263,8 @@ impl<T: Task> Runner<T> {
     pub fn submit(
         &mut self,
         layout: TensorLayout,
-        fill: impl FnOnce(&mut [f32]) -> Result<(), String>,
-    ) -> Result<bool, String> {
+        fill: impl FnOnce(&mut [f32]) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
         match &mut self.mode {
             Mode::Blocking {
                 engine,
@@ -284,7 +285,7 @@ impl<T: Task> Runner<T> {
                 worker,
             } => {
                 if worker.is_none() {
-                    return Err("the inference thread could not be started".into());
+                    return Err(Error::thread("the inference thread could not be started"));
                 }
                 {
                     let mut slot = lock(shared);
@@ -317,14 +318,14 @@ impl<T: Task> Runner<T> {
         &mut self,
         input: &mut TensorInput,
         frame: &ImageRef,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Error> {
         let layout = input.layout(frame.width, frame.height);
         self.submit(layout, |tensor| input.fill(frame, layout, tensor))
     }
 
     /// Infers on `frame` and waits for the result, on the caller's thread or on the
     /// inference thread (after the inference in flight, if any).
-    pub fn run_frame(&mut self, input: &mut TensorInput, frame: &ImageRef) -> Result<(), String> {
+    pub fn run_frame(&mut self, input: &mut TensorInput, frame: &ImageRef) -> Result<(), Error> {
         self.start_frame(input, frame)?;
         self.finish()
     }
@@ -332,7 +333,7 @@ impl<T: Task> Runner<T> {
     /// Starts an inference on `frame` without waiting for its result when on a thread (the
     /// inference in flight, if any, is waited for first); at once when blocking. The result
     /// is the newest once [`Runner::finish`] returns.
-    pub fn start_frame(&mut self, input: &mut TensorInput, frame: &ImageRef) -> Result<(), String> {
+    pub fn start_frame(&mut self, input: &mut TensorInput, frame: &ImageRef) -> Result<(), Error> {
         self.finish()?;
         let started = self.submit_frame(input, frame)?;
         debug_assert!(started, "the thread was idle");
@@ -354,7 +355,7 @@ impl<T: Task> Runner<T> {
     pub fn with_latest<R>(
         &self,
         use_result: impl FnOnce(Option<Latest<'_, T::Output>>) -> R,
-    ) -> Result<R, String> {
+    ) -> Result<R, Error> {
         let latest = |output, generation| (generation > 0).then_some(Latest { output, generation });
         match &self.mode {
             Mode::Blocking {
@@ -373,7 +374,7 @@ impl<T: Task> Runner<T> {
     /// Prepares for frames of `layout` ahead of the first one: binds the tensors and runs one
     /// inference on a blank input, timed (the latency a blocking element adds). Leaves the
     /// results alone; does nothing in background mode, where frames do not wait.
-    pub fn warm_up(&mut self, layout: TensorLayout) -> Result<Duration, String> {
+    pub fn warm_up(&mut self, layout: TensorLayout) -> Result<Duration, Error> {
         self.rebuild_for(layout)?;
         let Mode::Blocking { engine, .. } = &mut self.mode else {
             return Ok(Duration::ZERO);
@@ -400,7 +401,7 @@ impl<T: Task> Runner<T> {
         self.built_for = None;
     }
 
-    fn rebuild_for(&mut self, layout: TensorLayout) -> Result<(), String> {
+    fn rebuild_for(&mut self, layout: TensorLayout) -> Result<(), Error> {
         let size = (layout.tensor.width, layout.tensor.height);
         let Some(factory) = &self.rebuild else {
             return Ok(());
@@ -429,7 +430,7 @@ impl<T: Task> Runner<T> {
 
     /// Waits for the inference in flight, if any (non-blocking mode), and returns its error:
     /// at EOS, a failure of the last inferences must not go unreported.
-    pub fn finish(&self) -> Result<(), String> {
+    pub fn finish(&self) -> Result<(), Error> {
         let Mode::Background { shared, .. } = &self.mode else {
             return Ok(());
         };
@@ -513,10 +514,10 @@ fn work<T: Task>(mut engine: Engine<T>, shared: &Shared<T::Output>) {
             )
         }))
         .unwrap_or_else(|panic| {
-            Err(format!(
+            Err(Error::inference(format!(
                 "the inference thread panicked: {}",
                 panic_text(&*panic)
-            ))
+            )))
         });
         let mut slot = lock(shared);
         slot.busy = false;

@@ -6,6 +6,7 @@
 //! is dropped), so it lives in a static for the life of the process. Nothing here runs at plugin
 //! load: the library is loaded the first time an element starts.
 
+use super::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -42,17 +43,18 @@ pub fn library_location() -> Option<&'static str> {
 ///
 /// A failed load is not remembered: a later call (e.g. after the user installed the library)
 /// tries again.
-pub fn environment() -> Result<Environment, String> {
+pub fn environment() -> Result<Environment, Error> {
     let mut env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(env) = env.as_ref() {
         return Ok(env.clone());
     }
     let (builder, location) = load_library()?;
     let _ = LOADED_FROM.set(location);
-    let built = builder
-        .with_name("gstautoencoder")
-        .build()
-        .map_err(|e| format!("could not create the ONNX Runtime environment: {e}"))?;
+    let built = builder.with_name("gstautoencoder").build().map_err(|e| {
+        Error::runtime(format!(
+            "could not create the ONNX Runtime environment: {e}"
+        ))
+    })?;
     *env = Some(built.clone());
     Ok(built)
 }
@@ -66,7 +68,7 @@ struct Attempt {
 /// Loads the library from the first place that works, in the documented order:
 /// `ORT_DYLIB_PATH`; a `libonnxruntime*.so*` next to the plugin's own file; the system
 /// library search path.
-fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), String> {
+fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Error> {
     let mut attempts = Vec::new();
 
     match std::env::var_os(DYLIB_ENV_VAR) {
@@ -75,18 +77,18 @@ fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Stri
             if !path.is_absolute() {
                 // ort would resolve it against the executable's folder (e.g. /usr/bin), which
                 // nobody means; refuse it with a clear word instead.
-                return Err(format!(
+                return Err(Error::runtime(format!(
                     "{DYLIB_ENV_VAR}={} is not an absolute path; give the full path to libonnxruntime.so",
                     path.display()
-                ));
+                )));
             }
             match ort::init_from(&path) {
                 Ok(builder) => return Ok((builder, path.display().to_string())),
                 // An explicit choice that fails is an error, not a reason to look elsewhere.
                 Err(e) => {
-                    return Err(format!(
+                    return Err(Error::runtime(format!(
                         "could not load ONNX Runtime from {DYLIB_ENV_VAR}: {e}"
-                    ));
+                    )));
                 }
             }
         }
@@ -136,11 +138,11 @@ fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Stri
         .map(|a| format!("  - {}: {}", a.place, a.outcome))
         .collect::<Vec<_>>()
         .join("\n");
-    Err(format!(
+    Err(Error::runtime(format!(
         "the ONNX Runtime library (libonnxruntime.so) was not found. Looked at:\n{looked}\n\
          Install it with scripts/setup.sh (CPU) or scripts/setup.sh --gpu (CUDA/TensorRT), \
          copy it next to the plugin, or set {DYLIB_ENV_VAR} to its absolute path."
-    ))
+    )))
 }
 
 /// The `libonnxruntime*.so*` files in `dir`, newest-looking name first; provider libraries

@@ -4,6 +4,7 @@
 //! fractions, the palette, and the overlay / mask rendering.
 
 use super::convert::ImageMut;
+use super::error::Error;
 use super::model::format_shape;
 
 /// How a single-channel (binary foreground) output is to be read.
@@ -39,23 +40,23 @@ impl ClassMap {
         height: usize,
         threshold: f32,
         binary: BinaryScores,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let (k, out_h, out_w) = match *shape {
             [1, k, h, w] if (1..=256).contains(&k) && h > 0 && w > 0 => {
                 (k as usize, h as usize, w as usize)
             }
             _ => {
-                return Err(format!(
+                return Err(Error::inference(format!(
                     "the model returned class scores of shape {}; expected [1,K,H,W] with 1 <= K <= 256",
                     format_shape(shape)
-                ));
+                )));
             }
         };
         if values.len() != k * out_h * out_w || width > out_w || height > out_h {
-            return Err(format!(
+            return Err(Error::inference(format!(
                 "class scores {} do not cover a {width}x{height} region",
                 format_shape(shape)
-            ));
+            )));
         }
         self.width = width;
         self.height = height;
@@ -184,7 +185,7 @@ pub struct Palette(pub Vec<[u8; 3]>);
 
 impl Palette {
     /// Parses "r,g,b;r,g,b;..." (each 0..255); the error names `key`.
-    pub fn parse(key: &str, value: &str) -> Result<Self, String> {
+    pub fn parse(key: &str, value: &str) -> Result<Self, Error> {
         let mut colours = Vec::new();
         for (i, entry) in value
             .split(';')
@@ -197,14 +198,14 @@ impl Palette {
             match parsed.as_deref() {
                 Some([r, g, b]) => colours.push([*r, *g, *b]),
                 _ => {
-                    return Err(format!(
+                    return Err(Error::settings(format!(
                         "'{key}' colour {i} is '{entry}'; expected 'R,G,B' with each 0..255"
-                    ));
+                    )));
                 }
             }
         }
         if colours.is_empty() {
-            return Err(format!("'{key}' has no colours"));
+            return Err(Error::settings(format!("'{key}' has no colours")));
         }
         Ok(Self(colours))
     }
@@ -351,7 +352,7 @@ mod tests {
         let err = ClassMap::default()
             .decide(&[1, 3, 4], &[0.0; 12], 4, 1, 0.5, BinaryScores::Probability)
             .unwrap_err();
-        assert!(err.contains("[1,3,4]"), "{err}");
+        assert!(err.message().contains("[1,3,4]"), "{err}");
     }
 
     #[test]
@@ -382,7 +383,10 @@ mod tests {
         let p = Palette::parse("class_colors", "0,0,0; 255,10,3").unwrap();
         assert_eq!(p.0, [[0, 0, 0], [255, 10, 3]]);
         let err = Palette::parse("class_colors", "1,2,3;4,5").unwrap_err();
-        assert!(err.contains("'class_colors' colour 1 is '4,5'"), "{err}");
+        assert!(
+            err.message().contains("'class_colors' colour 1 is '4,5'"),
+            "{err}"
+        );
         let d = Palette::distinct(256);
         let unique: std::collections::HashSet<_> = d.0.iter().collect();
         assert_eq!(unique.len(), 256);

@@ -2,6 +2,7 @@
 //! An ONNX Runtime session on one execution provider: choosing the provider (never falling back
 //! silently), validating the model's tensors, and running it on a preallocated input.
 
+use super::error::{Error, shown};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -134,7 +135,7 @@ impl fmt::Display for HostMemory {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SkippedProvider {
     pub provider: Provider,
-    pub reason: String,
+    pub reason: Error,
 }
 
 /// A loaded, validated model with its session.
@@ -163,7 +164,7 @@ impl InferenceSession {
     /// Loads `path` on the provider `config` asks for. An explicitly requested provider that
     /// cannot run is an error; `Auto` tries TensorRT, CUDA, CPU in turn and records what it
     /// skipped (see [`InferenceSession::skipped`]).
-    pub fn load(path: &Path, config: &SessionConfig) -> Result<Self, String> {
+    pub fn load(path: &Path, config: &SessionConfig) -> Result<Self, Error> {
         check_model_file(path)?;
         let env = runtime::environment()?;
         let mut skipped = Vec::new();
@@ -171,7 +172,7 @@ impl InferenceSession {
             let start = Instant::now();
             let mut report = StartReport::default();
             let attempt = Session::builder(&env)
-                .map_err(|e| e.to_string())
+                .map_err(|e| Error::runtime(e.to_string()))
                 .and_then(|b| configure(b, config))
                 .and_then(|b| with_provider(b, provider, config, path, &mut report))
                 .and_then(|mut b| {
@@ -181,7 +182,7 @@ impl InferenceSession {
             match attempt {
                 Ok(session) => {
                     let description = describe(&session)
-                        .map_err(|e| format!("model '{}': {e}", path.display()))?;
+                        .map_err(|e| e.context(format!("model '{}'", shown(path))))?;
                     let pinned = match provider {
                         Provider::Cpu => None,
                         Provider::Cuda | Provider::TensorRt => match pinned_allocator(&session) {
@@ -190,7 +191,7 @@ impl InferenceSession {
                                 Some(allocator)
                             }
                             Err(e) => {
-                                report.host_memory = HostMemory::Pageable(e);
+                                report.host_memory = HostMemory::Pageable(e.to_string());
                                 None
                             }
                         },
@@ -240,7 +241,7 @@ impl InferenceSession {
     /// filled in place before [`InferenceSession::run`]. The input and output tensors are bound
     /// to the session once per input size and reused: a new size costs one inference (to learn
     /// the output's shape), the same size costs nothing.
-    pub fn input_mut(&mut self, height: usize, width: usize) -> Result<&mut [f32], String> {
+    pub fn input_mut(&mut self, height: usize, width: usize) -> Result<&mut [f32], Error> {
         if self
             .bound
             .as_ref()
@@ -263,11 +264,11 @@ impl InferenceSession {
     /// Runs the model on the input last prepared with [`InferenceSession::input_mut`] and
     /// returns that input with the first output's shape and values. Allocates nothing on the
     /// Rust side; ONNX Runtime writes into the bound output tensor.
-    pub fn run(&mut self) -> Result<RunOutput<'_>, String> {
+    pub fn run(&mut self) -> Result<RunOutput<'_>, Error> {
         let bound = self
             .bound
             .as_ref()
-            .ok_or("no input prepared (input_mut) before run")?;
+            .ok_or_else(|| Error::inference("no input prepared (input_mut) before run"))?;
         // The input is bound again for every run, on every provider: binding copies a host
         // tensor to a GPU provider's device at bind time (later writes to it would not be
         // seen), while on the CPU it aliases the tensor. One path for all providers keeps the
@@ -284,12 +285,14 @@ impl InferenceSession {
                 bound.input.ptr(),
             )
         };
-        check_status(status).map_err(|e| format!("cannot bind the input: {e}"))?;
+        check_status(status)
+            .map_err(|e| Error::inference(format!("cannot bind the input: {e}")))?;
         // A GPU provider may copy the input and the output asynchronously: wait for the
         // input's copy before the run and for the output's before it is read (no-ops on the CPU).
         let binding = bound.binding.ptr().cast_mut();
         let status = unsafe { (ort::api().SynchronizeBoundInputs)(binding) };
-        check_status(status).map_err(|e| format!("cannot copy the input: {e}"))?;
+        check_status(status)
+            .map_err(|e| Error::inference(format!("cannot copy the input: {e}")))?;
         let status = unsafe {
             (ort::api().RunWithBinding)(
                 self.session.ptr().cast_mut(),
@@ -297,9 +300,10 @@ impl InferenceSession {
                 bound.binding.ptr(),
             )
         };
-        check_status(status).map_err(|e| format!("inference failed: {e}"))?;
+        check_status(status).map_err(|e| Error::inference(format!("inference failed: {e}")))?;
         let status = unsafe { (ort::api().SynchronizeBoundOutputs)(binding) };
-        check_status(status).map_err(|e| format!("cannot copy the output: {e}"))?;
+        check_status(status)
+            .map_err(|e| Error::inference(format!("cannot copy the output: {e}")))?;
         let (shape, values) = bound.output.extract_tensor();
         Ok(RunOutput {
             input: bound.input.extract_tensor().1,
@@ -357,19 +361,21 @@ impl Bound {
         allocator: &Allocator,
         height: usize,
         width: usize,
-    ) -> Result<Self, String> {
-        let what = |e: ort::Error| format!("cannot prepare a {width}x{height} input: {e}");
+    ) -> Result<Self, Error> {
+        let what = |e: ort::Error| {
+            Error::inference(format!("cannot prepare a {width}x{height} input: {e}"))
+        };
         let mut input = Tensor::<f32>::new(allocator, [1usize, 3, height, width]).map_err(what)?;
         input.extract_tensor_mut().1.fill(0.0);
         let output_name = &description.outputs[0].name;
         // The output's size may depend on the input's: one run tells it (and warms up).
         let shape: Vec<i64> = {
-            let outputs = session
-                .run(ort::inputs![&input])
-                .map_err(|e| format!("inference failed on a {width}x{height} input: {e}"))?;
+            let outputs = session.run(ort::inputs![&input]).map_err(|e| {
+                Error::inference(format!("inference failed on a {width}x{height} input: {e}"))
+            })?;
             let (shape, _) = outputs[output_name.as_str()]
                 .try_extract_tensor::<f32>()
-                .map_err(|e| format!("could not read the output tensor: {e}"))?;
+                .map_err(|e| Error::inference(format!("could not read the output tensor: {e}")))?;
             shape.to_vec()
         };
         let mut output = Tensor::<f32>::new(allocator, shape).map_err(what)?;
@@ -380,8 +386,12 @@ impl Bound {
         binding
             .bind_output(output_name.as_str(), &mut output)
             .map_err(what)?;
-        let input_name = std::ffi::CString::new(description.input.name.as_str())
-            .map_err(|_| format!("input name {:?} holds a NUL byte", description.input.name))?;
+        let input_name = std::ffi::CString::new(description.input.name.as_str()).map_err(|_| {
+            Error::inference(format!(
+                "input name {:?} holds a NUL byte",
+                description.input.name
+            ))
+        })?;
         Ok(Self {
             height,
             width,
@@ -396,15 +406,15 @@ impl Bound {
 /// The GPU providers' page-locked host allocator: tensors in it are copied to and from the GPU
 /// by DMA, without the staging copy pageable memory needs. The CUDA (and TensorRT) provider
 /// registers it for every session.
-fn pinned_allocator(session: &Session) -> Result<Allocator, String> {
+fn pinned_allocator(session: &Session) -> Result<Allocator, Error> {
     let info = MemoryInfo::new(
         AllocationDevice::CUDA_PINNED,
         0,
         AllocatorType::Device,
         MemoryType::CPUOutput,
     )
-    .map_err(|e| e.to_string())?;
-    Allocator::new(session, info).map_err(|e| e.to_string())
+    .map_err(|e| Error::runtime(e.to_string()))?;
+    Allocator::new(session, info).map_err(|e| Error::runtime(e.to_string()))
 }
 
 /// Turns an ONNX Runtime status into its message (freeing it).
@@ -422,40 +432,43 @@ fn check_status(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
     }
 }
 
-fn check_model_file(path: &Path) -> Result<(), String> {
-    let shown = path.display();
+fn check_model_file(path: &Path) -> Result<(), Error> {
+    let shown = shown(path);
     if path.as_os_str().is_empty() {
-        return Err("no model file set (property 'model-file')".into());
+        return Err(Error::settings("no model file set (property 'model-file')"));
     }
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("model file '{shown}' does not exist"),
-        _ => format!("model file '{shown}' cannot be read: {e}"),
+        std::io::ErrorKind::NotFound => {
+            Error::not_found(format!("model file '{shown}' does not exist"))
+        }
+        _ => Error::unreadable(format!("model file '{shown}' cannot be read: {e}")),
     })?;
     if meta.is_dir() {
-        return Err(format!(
+        return Err(Error::unreadable(format!(
             "model file '{shown}' is a directory, not an ONNX file"
-        ));
+        )));
     }
     if !meta.is_file() {
         // A FIFO or a device would block or stream forever in ONNX Runtime's reader.
-        return Err(format!(
+        return Err(Error::unreadable(format!(
             "model file '{shown}' is not a regular file (a FIFO, socket or device?)"
-        ));
+        )));
     }
     if meta.len() == 0 {
-        return Err(format!("model file '{shown}' is empty"));
+        return Err(Error::unreadable(format!("model file '{shown}' is empty")));
     }
-    std::fs::File::open(path).map_err(|e| format!("model file '{shown}' cannot be read: {e}"))?;
+    std::fs::File::open(path)
+        .map_err(|e| Error::unreadable(format!("model file '{shown}' cannot be read: {e}")))?;
     Ok(())
 }
 
 /// ONNX Runtime's load errors, said in the user's terms where we know the cause.
-fn explain_load_error(path: &Path, message: &str) -> String {
-    let shown = path.display();
+fn explain_load_error(path: &Path, message: &str) -> Error {
+    let shown = shown(path);
     if message.contains("Protobuf parsing failed") {
-        return format!(
+        return Error::unreadable(format!(
             "model file '{shown}' is not a valid ONNX model (truncated or another format?): {message}"
-        );
+        ));
     }
     const MISSING_DATA: &str = "External data path does not exist: ";
     if let Some(at) = message.find(MISSING_DATA) {
@@ -463,29 +476,29 @@ fn explain_load_error(path: &Path, message: &str) -> String {
         let name = Path::new(missing)
             .file_name()
             .map_or(missing.into(), |n| n.to_string_lossy());
-        return format!(
+        return Error::not_found(format!(
             "model '{shown}' keeps its weights in '{name}', which is not beside it ({missing}): \
              copy that file along with the model"
-        );
+        ));
     }
-    format!("could not load model '{shown}': {message}")
+    Error::settings(format!("could not load model '{shown}': {message}"))
 }
 
-fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionBuilder, String> {
+fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionBuilder, Error> {
     let builder = builder
         .with_optimization_level(config.optimization.into())
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Error::runtime(e.to_string()))?
         .with_intra_op_spinning(config.intra_op_spinning)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Error::runtime(e.to_string()))?
         // Subnormal floats (dark frames drive activations towards zero) make the CPU's maths
         // 10-20% slower on this project's models; treating them as zero changes no output
         // beyond the reference tests' 1e-4.
         .with_flush_to_zero()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::runtime(e.to_string()))?;
     if config.threads > 0 {
         builder
             .with_intra_threads(config.threads)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Error::runtime(e.to_string()))
     } else {
         Ok(builder)
     }
@@ -500,9 +513,9 @@ fn with_provider(
     config: &SessionConfig,
     model: &Path,
     report: &mut StartReport,
-) -> Result<SessionBuilder, String> {
+) -> Result<SessionBuilder, Error> {
     let cannot_run = |e: ort::Error<SessionBuilder>| {
-        format!("the {provider} execution provider cannot run: {e}")
+        Error::runtime(format!("the {provider} execution provider cannot run: {e}"))
     };
     let dispatch = match provider {
         Provider::Cpu => return Ok(builder),
@@ -553,9 +566,9 @@ fn with_provider(
         .map_err(cannot_run)
 }
 
-fn probe_gpu(provider: Provider, config: &SessionConfig) -> Result<GpuInfo, String> {
+fn probe_gpu(provider: Provider, config: &SessionConfig) -> Result<GpuInfo, Error> {
     gpu::probe(gpu::DRIVER_LIBRARY, config.gpu.device_id)
-        .map_err(|e| format!("the {provider} execution provider cannot run: {e}"))
+        .map_err(|e| Error::runtime(format!("the {provider} execution provider cannot run: {e}")))
 }
 
 fn cuda(config: &SessionConfig) -> ep::ExecutionProviderDispatch {
@@ -569,35 +582,37 @@ fn configured<E: ArbitrarilyConfigurableExecutionProvider>(provider: E, options:
     })
 }
 
-fn require_available<E: ep::ExecutionProvider>(provider: Provider) -> Result<(), String> {
+fn require_available<E: ep::ExecutionProvider>(provider: Provider) -> Result<(), Error> {
     match E::is_available() {
         Ok(true) => Ok(()),
-        Ok(false) => Err(format!(
+        Ok(false) => Err(Error::runtime(format!(
             "the {provider} execution provider is not in this ONNX Runtime library \
              (the CPU build is loaded); install the GPU build with scripts/setup.sh --gpu"
-        )),
-        Err(e) => Err(format!("the {provider} execution provider cannot run: {e}")),
+        ))),
+        Err(e) => Err(Error::runtime(format!(
+            "the {provider} execution provider cannot run: {e}"
+        ))),
     }
 }
 
-fn describe(session: &Session) -> Result<ModelDescription, String> {
+fn describe(session: &Session) -> Result<ModelDescription, Error> {
     let inputs = session.inputs();
     let input = match inputs {
         [only] => only,
-        [] => return Err("the model has no input".into()),
+        [] => return Err(Error::settings("the model has no input")),
         _ => {
             let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
-            return Err(format!(
+            return Err(Error::settings(format!(
                 "the model has {} inputs ({}); expected one image input [1,3,H,W]",
                 names.len(),
                 names.join(", ")
-            ));
+            )));
         }
     };
     let (is_float, shape) = tensor_info(input.dtype());
     let input = InputSpec::validate(input.name(), is_float, &shape)?;
     if session.outputs().is_empty() {
-        return Err("the model has no output".into());
+        return Err(Error::settings("the model has no output"));
     }
     let outputs = session
         .outputs()
@@ -625,13 +640,13 @@ fn tensor_info(dtype: &ValueType) -> (bool, Vec<i64>) {
     }
 }
 
-fn read_metadata(session: &Session) -> Result<HashMap<String, String>, String> {
+fn read_metadata(session: &Session) -> Result<HashMap<String, String>, Error> {
     let meta = session
         .metadata()
-        .map_err(|e| format!("cannot read metadata: {e}"))?;
+        .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
     let keys = meta
         .custom_keys()
-        .map_err(|e| format!("cannot read metadata: {e}"))?;
+        .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
     Ok(keys
         .into_iter()
         .filter_map(|k| meta.custom(&k).map(|v| (k, v)))
@@ -659,7 +674,8 @@ mod tests {
             "Load model from /m/model.onnx failed:Protobuf parsing failed.",
         );
         assert!(
-            e.starts_with("model file '/m/model.onnx' is not a valid ONNX model"),
+            e.message()
+                .starts_with("model file '/m/model.onnx' is not a valid ONNX model"),
             "{e}"
         );
         let e = explain_load_error(
@@ -668,7 +684,7 @@ mod tests {
              ValidateExternalDataPathFromDir External data path does not exist: \"/m/model.onnx.data\"",
         );
         assert!(
-            e.starts_with("model '/m/model.onnx' keeps its weights in 'model.onnx.data', which is not beside it (/m/model.onnx.data)"),
+            e.message().starts_with("model '/m/model.onnx' keeps its weights in 'model.onnx.data', which is not beside it (/m/model.onnx.data)"),
             "{e}"
         );
         let e = explain_load_error(path, "something else");

@@ -5,6 +5,7 @@
 //! Buffers are kept and reused while the frame size stays the same.
 
 use super::convert::{ImageRef, InputEncoder, PixelLayout, padded_size, to_rgb8};
+use super::error::Error;
 use super::model::{Dim, InputSpec, Preprocessing};
 use super::resize::{RgbResizer, Size};
 
@@ -101,16 +102,16 @@ impl TensorInput {
         frame: &ImageRef,
         layout: TensorLayout,
         tensor: &mut [f32],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let size = layout.tensor;
         if tensor.len() != 3 * size.width * size.height {
-            return Err(format!(
+            return Err(Error::inference(format!(
                 "the input tensor holds {} values; a {}x{} tensor needs {}",
                 tensor.len(),
                 size.width,
                 size.height,
                 3 * size.width * size.height
-            ));
+            )));
         }
         match self.geometry {
             Geometry::Padded { .. } => {

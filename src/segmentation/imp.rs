@@ -23,7 +23,7 @@ use crate::common::model_settings::ModelSettings;
 use crate::common::{SharedF32, analysis, refuse_while_running, sync_controlled};
 use crate::core::model::ModelDescription;
 use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
-use crate::core::{ImageRef, RunOutput, Task, TensorLayout};
+use crate::core::{Error, ImageRef, RunOutput, Task, TensorLayout};
 
 /// The name of the custom meta on every output buffer.
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderSegmentationMeta";
@@ -96,7 +96,7 @@ impl Task for SegmentationTask {
         run: &RunOutput,
         layout: TensorLayout,
         out: &mut ClassMap,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         // The output covers the input tensor; take the frame's part of it.
         let out_w = *run.shape.get(3).unwrap_or(&0) as usize;
         let out_h = *run.shape.get(2).unwrap_or(&0) as usize;

@@ -22,7 +22,7 @@ use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
 use crate::common::{VIDEO_FORMATS, pixel_layout, refuse_while_running, sync_controlled};
 use crate::core::{
-    DecodedImage, ImageMut, ImageOutput, RunOutput, Task, TensorLayout, decode_image,
+    DecodedImage, Error, ImageMut, ImageOutput, RunOutput, Task, TensorLayout, decode_image,
 };
 
 const DEFAULT_STRENGTH: f64 = 1.0;
@@ -59,7 +59,7 @@ impl Task for StyleTask {
         run: &RunOutput,
         layout: TensorLayout,
         out: &mut DecodedImage,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         decode_image(run.shape, run.values, layout, out)
     }
 }
@@ -223,7 +223,9 @@ impl BaseTransformImpl for StyleTransfer {
                     .outputs
                     .first()
                     .expect("validated: at least one output");
-                output.expect_image(3).map_err(not_this)?;
+                output
+                    .expect_image(3)
+                    .map_err(|e| not_this(e.to_string()))?;
                 Ok((StyleTask, ImageOutput::new(pre)))
             },
         )?;

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The core's one error type: a message in the user's terms and the kind of failure, which
+//! says what an application can do about it (and which GStreamer error domain it maps to).
+
+use std::fmt;
+use std::path::Path;
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A file that is needed does not exist: the model, or its external weights.
+    NotFound,
+    /// A file exists but cannot be used: no permission, a directory, a FIFO, not ONNX.
+    Unreadable,
+    /// The ONNX Runtime library, a provider's libraries or the GPU driver cannot be loaded or
+    /// started.
+    Runtime,
+    /// A setting, a model's interface or its metadata cannot be used.
+    Settings,
+    /// An inference, or the work around it, failed on a frame.
+    Inference,
+    /// A thread could not be started.
+    Thread,
+}
+
+/// An error with its kind; the message names the problem and, where there is one, the remedy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+/// The core's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn unreadable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unreadable, message)
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Runtime, message)
+    }
+
+    pub fn settings(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Settings, message)
+    }
+
+    pub fn inference(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Inference, message)
+    }
+
+    pub fn thread(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Thread, message)
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error, its message after `context` ("context: message").
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl PartialEq<str> for Error {
+    fn eq(&self, other: &str) -> bool {
+        self.message == other
+    }
+}
+
+impl PartialEq<&str> for Error {
+    fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
+/// A path as messages show it: relative paths resolved against the current directory, so that
+/// "does not exist" says where it looked.
+pub fn shown(path: &Path) -> String {
+    if path.is_relative()
+        && !path.as_os_str().is_empty()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        return cwd.join(path).display().to_string();
+    }
+    path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_shown_resolved() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            shown(Path::new("models/x.onnx")),
+            cwd.join("models/x.onnx").display().to_string()
+        );
+        assert_eq!(shown(Path::new("/abs/x.onnx")), "/abs/x.onnx");
+    }
+
+    #[test]
+    fn context_keeps_the_kind() {
+        let e = Error::not_found("no such file").context("model 'm'");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "model 'm': no such file");
+    }
+}
