@@ -201,7 +201,7 @@ fn tensors_no_element_can_take_are_named_with_their_shapes() {
     assert_error(
         "onnxsegmentation",
         &classifier,
-        "is not a segmentation model: output 'output' is [1,3]; expected [1,K,H,W] with K = 3 classes",
+        "is not a segmentation model: output 'output' is [1,3]; expected a float tensor [1,K,H,W] with K = 3 classes",
     );
     assert_error(
         "onnxanomaly",
@@ -244,7 +244,7 @@ fn malformed_metadata_names_the_key() {
         (
             "onnxsegmentation",
             "seg_four_names_three_scores.onnx",
-            "output 'output' is [1,3,?,?]; expected [1,K,H,W] with K = 4 classes",
+            "output 'output' is [1,3,?,?]; expected a float tensor [1,K,H,W] with K = 4 classes",
         ),
         (
             "onnxsegmentation",

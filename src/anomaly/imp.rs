@@ -24,6 +24,7 @@ use crate::common::{analysis, refuse_while_running, sync_controlled};
 use crate::core::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
+use crate::core::error::shown;
 use crate::core::model::ModelDescription;
 use crate::core::resize::RgbResizer;
 use crate::core::{Error, ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
@@ -37,7 +38,6 @@ const DEFAULT_THRESHOLD: f64 = 2.0;
 const DEFAULT_MAX_ERROR: f64 = 6.0;
 const DEFAULT_PERCENTILE: f64 = 99.0;
 const DEFAULT_INTERVAL: u32 = 1;
-const DEFAULT_SSIM_WEIGHT: f32 = 0.5;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
@@ -618,52 +618,22 @@ fn prepare(
     error_scale_property: f64,
     not_this: &dyn Fn(String) -> gst::ErrorMessage,
 ) -> Result<AnomalyTask, gst::ErrorMessage> {
-    let output = description
-        .outputs
-        .first()
-        .expect("validated: at least one output");
-    output
-        .expect_image(3)
-        .map_err(|e| not_this(e.to_string()))?;
-    let number = |key: &str| -> Result<Option<f32>, gst::ErrorMessage> {
-        description
-            .metadata
-            .get(key)
-            .map(|v| {
-                v.trim()
-                    .parse::<f32>()
-                    .ok()
-                    .filter(|x| x.is_finite() && *x >= 0.0)
-                    .ok_or_else(|| {
-                        gst::error_msg!(
-                            gst::LibraryError::Settings,
-                            ("metadata key '{key}' is '{v}'; expected a non-negative number")
-                        )
-                    })
-            })
-            .transpose()
-    };
-    let error_scale = match (error_scale_property, number("error_scale")?) {
+    let contract = description.anomaly().map_err(|e| not_this(e.to_string()))?;
+    let error_scale = match (error_scale_property, contract.error_scale) {
         (s, _) if s > 0.0 => s as f32,
-        (_, Some(s)) if s > 0.0 => s,
+        (_, Some(s)) => s,
         _ => {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 (
                     "model '{}' has no 'error_scale' (the error level of normal data); set the \
                      property error-scale",
-                    model_file.display()
+                    shown(model_file)
                 )
             ));
         }
     };
-    let ssim_weight = number("error_ssim_weight")?.unwrap_or(DEFAULT_SSIM_WEIGHT);
-    if ssim_weight > 1.0 {
-        return Err(not_this(format!(
-            "metadata key 'error_ssim_weight' is {ssim_weight}; expected a number from 0 to 1"
-        )));
-    }
-    Ok(AnomalyTask::new(pre, error_scale, ssim_weight))
+    Ok(AnomalyTask::new(pre, error_scale, contract.ssim_weight))
 }
 
 pub(super) fn register_meta() {

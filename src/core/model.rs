@@ -5,6 +5,7 @@
 //! The metadata keys are the contract between `models/` and the elements; README.md lists them.
 
 use super::error::Error;
+use super::segmentation::{BinaryScores, Palette};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -24,6 +25,16 @@ pub mod keys {
     pub const CHANNEL_ORDER: &str = "channel_order";
     /// A positive integer: dynamic H and W must be multiples of it.
     pub const SIZE_MULTIPLE: &str = "size_multiple";
+    /// Segmentation: the class names, comma-separated, in output channel order.
+    pub const CLASS_NAMES: &str = "class_names";
+    /// Segmentation: the class colours, `R,G,B;R,G,B;...`.
+    pub const CLASS_COLORS: &str = "class_colors";
+    /// Segmentation, binary models: `logits`, or `softmax`/`sigmoid`/`probabilities`.
+    pub const OUTPUT: &str = "output";
+    /// Anomaly: the per-pixel error of normal data (the error map is divided by it).
+    pub const ERROR_SCALE: &str = "error_scale";
+    /// Anomaly: the weight of (1 - SSIM) against L2 in the error, 0 to 1.
+    pub const ERROR_SSIM_WEIGHT: &str = "error_ssim_weight";
 }
 
 /// The value range of image tensors.
@@ -362,6 +373,123 @@ impl ModelDescription {
     pub fn kind(&self) -> Option<&str> {
         self.metadata.get(keys::KIND).map(String::as_str)
     }
+
+    /// The first output, which the elements read (a loaded model has at least one).
+    pub fn output(&self) -> Result<&OutputSpec, Error> {
+        self.outputs
+            .first()
+            .ok_or_else(|| Error::settings("the model has no output"))
+    }
+
+    /// A segmentation model's contract: a float output [1,K,H,W] (or [1,1,H,W] for a binary
+    /// model) whose K agrees with `class_names`; `class_colors` and `output` well formed.
+    pub fn segmentation(&self) -> Result<SegmentationContract, Error> {
+        let output = self.output()?;
+        let declared = output.shape.get(1).copied().unwrap_or(0);
+        let class_names: Vec<String> = match self.metadata.get(keys::CLASS_NAMES) {
+            Some(names) => names.split(',').map(|n| n.trim().to_owned()).collect(),
+            None if declared > 0 => (0..declared).map(|i| format!("class{i}")).collect(),
+            None => {
+                return Err(Error::settings(format!(
+                    "its class count is dynamic and it has no '{}'",
+                    keys::CLASS_NAMES
+                )));
+            }
+        };
+        let batch_ok = output.shape.first().is_some_and(|n| *n == 1 || *n <= 0);
+        if !output.is_float
+            || output.shape.len() != 4
+            || !batch_ok
+            || !(declared <= 0 || declared == 1 || declared as usize == class_names.len())
+        {
+            return Err(Error::settings(format!(
+                "output '{}' is {}{}; expected a float tensor [1,K,H,W] with K = {} classes \
+                 (or 1 for a binary model)",
+                output.name,
+                if output.is_float { "" } else { "not float32, " },
+                format_shape(&output.shape),
+                class_names.len(),
+            )));
+        }
+        let class_colors = self
+            .metadata
+            .get(keys::CLASS_COLORS)
+            .map(|p| Palette::parse(keys::CLASS_COLORS, p))
+            .transpose()?;
+        let scores = match self.metadata.get(keys::OUTPUT).map(String::as_str) {
+            Some("logits") => BinaryScores::Logit,
+            None | Some("softmax" | "sigmoid" | "probabilities") => BinaryScores::Probability,
+            Some(other) => {
+                return Err(Error::settings(format!(
+                    "metadata key '{}' is '{other}'; expected 'softmax', 'sigmoid', \
+                     'probabilities' or 'logits'",
+                    keys::OUTPUT
+                )));
+            }
+        };
+        Ok(SegmentationContract {
+            class_names,
+            class_colors,
+            scores,
+        })
+    }
+
+    /// An anomaly autoencoder's contract: a float image output of 3 channels; `error_scale`
+    /// (if present) and `error_ssim_weight` (0 to 1, default 0.5) are non-negative numbers.
+    pub fn anomaly(&self) -> Result<AnomalyContract, Error> {
+        self.output()?.expect_image(3)?;
+        let number = |key: &str| -> Result<Option<f32>, Error> {
+            self.metadata
+                .get(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|x| x.is_finite() && *x >= 0.0)
+                        .ok_or_else(|| {
+                            Error::settings(format!(
+                                "metadata key '{key}' is '{v}'; expected a non-negative number"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let error_scale = number(keys::ERROR_SCALE)?.filter(|s| *s > 0.0);
+        let ssim_weight = number(keys::ERROR_SSIM_WEIGHT)?.unwrap_or(DEFAULT_SSIM_WEIGHT);
+        if ssim_weight > 1.0 {
+            return Err(Error::settings(format!(
+                "metadata key '{}' is {ssim_weight}; expected a number from 0 to 1",
+                keys::ERROR_SSIM_WEIGHT
+            )));
+        }
+        Ok(AnomalyContract {
+            error_scale,
+            ssim_weight,
+        })
+    }
+}
+
+/// The weight of (1 - SSIM) in the anomaly error when the model does not say.
+pub const DEFAULT_SSIM_WEIGHT: f32 = 0.5;
+
+/// What a segmentation model's output and metadata say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentationContract {
+    /// One name per class, in output channel order (a binary model may name two).
+    pub class_names: Vec<String>,
+    /// The model's colours for its classes (`class_colors`), if it has them.
+    pub class_colors: Option<Palette>,
+    /// How a binary model's single channel reads.
+    pub scores: BinaryScores,
+}
+
+/// What an anomaly autoencoder's metadata says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnomalyContract {
+    /// The per-pixel error of normal data, when the model was calibrated (> 0).
+    pub error_scale: Option<f32>,
+    /// The weight of (1 - SSIM) against L2, 0 to 1.
+    pub ssim_weight: f32,
 }
 
 #[cfg(test)]

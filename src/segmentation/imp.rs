@@ -20,7 +20,7 @@ use gst_base::subclass::prelude::*;
 use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
-use crate::common::{SharedF32, analysis, refuse_while_running, sync_controlled};
+use crate::common::{SharedF32, analysis, error_message, refuse_while_running, sync_controlled};
 use crate::core::model::ModelDescription;
 use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
 use crate::core::{Error, ImageRef, RunOutput, Task, TensorLayout};
@@ -564,40 +564,18 @@ fn prepare(
     palette: Option<&str>,
     not_this: &dyn Fn(String) -> gst::ErrorMessage,
 ) -> Result<(Own, BinaryScores), gst::ErrorMessage> {
-    let output = description
-        .outputs
-        .first()
-        .expect("validated: at least one output");
-    let declared = output.shape.get(1).copied().unwrap_or(0);
-    let class_names: Vec<String> = match description.metadata.get("class_names") {
-        Some(names) => names.split(',').map(|n| n.trim().to_owned()).collect(),
-        None if declared > 0 => (0..declared).map(|i| format!("class{i}")).collect(),
-        None => {
-            return Err(not_this(
-                "its class count is dynamic and it has no 'class_names'".into(),
-            ));
-        }
-    };
-    let classes = class_names.len().max(2); // a binary model has background and foreground
-    if output.shape.len() != 4
-        || !(declared <= 0 || declared == 1 || declared as usize == class_names.len())
-    {
-        return Err(not_this(format!(
-            "output '{}' is {}; expected [1,K,H,W] with K = {} classes (or 1 for a binary model)",
-            output.name,
-            crate::core::model::format_shape(&output.shape),
-            class_names.len()
-        )));
-    }
-    let (palette_key, palette) = match (palette, description.metadata.get("class_colors")) {
-        (Some(p), _) => ("property 'palette'", Palette::parse("palette", p)),
-        (None, Some(p)) => (
-            "metadata key 'class_colors'",
-            Palette::parse("class_colors", p),
+    let contract = description
+        .segmentation()
+        .map_err(|e| not_this(e.to_string()))?;
+    let classes = contract.class_names.len().max(2); // a binary model: background, foreground
+    let (palette_key, palette) = match (palette, contract.class_colors) {
+        (Some(p), _) => (
+            "property 'palette'",
+            Palette::parse("palette", p).map_err(|e| error_message(&e))?,
         ),
-        (None, None) => ("", Ok(Palette::distinct(classes))),
+        (None, Some(colors)) => ("metadata key 'class_colors'", colors),
+        (None, None) => ("", Palette::distinct(classes)),
     };
-    let palette = palette.map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
     if palette.0.len() < classes {
         return Err(gst::error_msg!(
             gst::LibraryError::Settings,
@@ -607,23 +585,14 @@ fn prepare(
             )
         ));
     }
-    let binary = match description.metadata.get("output").map(String::as_str) {
-        Some("logits") => BinaryScores::Logit,
-        None | Some("softmax" | "sigmoid" | "probabilities") => BinaryScores::Probability,
-        Some(other) => {
-            return Err(not_this(format!(
-                "metadata key 'output' is '{other}'; expected 'softmax', 'sigmoid', 'probabilities' or 'logits'"
-            )));
-        }
-    };
     let own = Own {
-        class_names,
+        class_names: contract.class_names,
         palette,
         frame_ids: Vec::new(),
         fractions: Vec::new(),
         columns: Vec::new(),
     };
-    Ok((own, binary))
+    Ok((own, contract.scores))
 }
 
 pub(super) fn register_meta() {
