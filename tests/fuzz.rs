@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use gstautoencoder::core::anomaly::{ErrorMap, Planes};
-use gstautoencoder::core::model::{Dim, InputSpec, keys, parse_triplet};
+use gstautoencoder::core::model::{
+    Dim, InputSpec, ModelDescription, OutputSpec, keys, parse_triplet,
+};
 use gstautoencoder::core::segmentation::{BinaryScores, ClassMap, Palette};
 use gstautoencoder::core::{
     DecodedImage, ImageMut, ImageOutput, PixelLayout, Preprocessing, PreprocessingOverrides,
@@ -19,7 +21,8 @@ use gstautoencoder::core::{
 };
 use proptest::prelude::*;
 
-const KEYS: [&str; 7] = [
+/// Every key of the metadata contract (core::model::keys).
+const KEYS: [&str; 12] = [
     keys::INPUT_RANGE,
     keys::OUTPUT_RANGE,
     keys::MEAN,
@@ -27,6 +30,11 @@ const KEYS: [&str; 7] = [
     keys::CHANNEL_ORDER,
     keys::SIZE_MULTIPLE,
     keys::KIND,
+    keys::CLASS_NAMES,
+    keys::CLASS_COLORS,
+    keys::OUTPUT,
+    keys::ERROR_SCALE,
+    keys::ERROR_SSIM_WEIGHT,
 ];
 
 /// 256 cases a property unless PROPTEST_CASES says otherwise; a failing case is printed
@@ -71,6 +79,38 @@ proptest! {
             }
             // Every refusal names the key it is about.
             Err(e) => prop_assert!(KEYS.iter().any(|k| e.message().contains(&format!("'{k}'"))), "{}", e),
+        }
+    }
+
+    #[test]
+    fn the_task_contracts_never_panic_and_name_what_they_refuse(
+        meta in metadata(),
+        shape in proptest::collection::vec(-1i64..6, 0..6),
+        is_float in any::<bool>(),
+    ) {
+        let description = ModelDescription {
+            input: InputSpec::validate("input", true, &[1, 3, -1, -1]).unwrap(),
+            outputs: vec![OutputSpec { name: "y".into(), is_float, shape }],
+            metadata: meta,
+        };
+        let names_it = |e: &gstautoencoder::core::Error| {
+            e.message().contains("output 'y'") || KEYS.iter().any(|k| e.message().contains(&format!("'{k}'")))
+        };
+        match description.segmentation() {
+            Ok(c) => {
+                prop_assert!(is_float);
+                let k = description.outputs[0].shape[1];
+                prop_assert!(k <= 1 || k as usize == c.class_names.len());
+            }
+            Err(e) => prop_assert!(names_it(&e), "{}", e),
+        }
+        match description.anomaly() {
+            Ok(c) => {
+                prop_assert!(is_float);
+                prop_assert!((0.0..=1.0).contains(&c.ssim_weight));
+                prop_assert!(c.error_scale.is_none_or(|s| s > 0.0 && s.is_finite()));
+            }
+            Err(e) => prop_assert!(names_it(&e), "{}", e),
         }
     }
 
