@@ -239,7 +239,7 @@ fn add_ssim(s: &mut Scratch, c: usize, width: usize, height: usize) {
     }
 }
 
-/// Checks that an output is a reconstruction [1,3,h,w] and returns (w, h).
+/// Checks that an output is a reconstruction `[1,3,h,w]` and returns (w, h).
 pub fn reconstruction_size(shape: &[i64], len: usize) -> Result<(usize, usize), Error> {
     match *shape {
         [1, 3, h, w] if h > 0 && w > 0 && len == (3 * h * w) as usize => {

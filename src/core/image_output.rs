@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! An image output [1,3,h,w] back into the frame, in two steps so that the first can run on an
+//! An image output `[1,3,h,w]` back into the frame, in two steps so that the first can run on an
 //! inference thread: [`decode_image`] keeps the part of the output that covers the frame
 //! (padding dropped); [`ImageOutput::draw`] turns it into pixel levels straight in the frame
 //! when the sizes agree, else resizes it to the frame (fixed-size models, inference scale, a

@@ -294,7 +294,7 @@ pub fn format_shape(shape: &[i64]) -> String {
     format!("[{}]", dims.join(","))
 }
 
-/// The model's single image input, validated to be float [N,3,H,W] with N 1 or dynamic.
+/// The model's single image input, validated to be float `[N,3,H,W]` with N 1 or dynamic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSpec {
     pub name: String,
@@ -344,7 +344,7 @@ pub struct OutputSpec {
 }
 
 impl OutputSpec {
-    /// Checks that this output is a float image [1,C,H,W] with `channels` channels.
+    /// Checks that this output is a float image `[1,C,H,W]` with `channels` channels.
     pub fn expect_image(&self, channels: i64) -> Result<(), Error> {
         let batch_ok = self.shape.first().is_some_and(|n| *n == 1 || *n <= 0);
         let channels_ok = self.shape.get(1).is_some_and(|c| *c == channels || *c <= 0);
@@ -381,7 +381,7 @@ impl ModelDescription {
             .ok_or_else(|| Error::settings("the model has no output"))
     }
 
-    /// A segmentation model's contract: a float output [1,K,H,W] (or [1,1,H,W] for a binary
+    /// A segmentation model's contract: a float output `[1,K,H,W]` (or `[1,1,H,W]` for a binary
     /// model) whose K agrees with `class_names`; `class_colors` and `output` well formed.
     pub fn segmentation(&self) -> Result<SegmentationContract, Error> {
         let output = self.output()?;

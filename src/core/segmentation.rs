@@ -30,7 +30,7 @@ pub struct ClassMap {
 
 impl ClassMap {
     /// Decides the class of each pixel of the top-left `width` x `height` of an output
-    /// [1,K,h,w]: the index of the highest score (the first on ties), or for K = 1,
+    /// `[1,K,h,w]`: the index of the highest score (the first on ties), or for K = 1,
     /// foreground (1) where the probability reaches `threshold`.
     pub fn decide(
         &mut self,
@@ -156,7 +156,7 @@ impl ClassMap {
     }
 }
 
-/// Class scores [1,K,h,w] as `decide` reads them.
+/// Class scores `[1,K,h,w]` as `decide` reads them.
 struct Scores<'a> {
     values: &'a [f32],
     classes: usize,

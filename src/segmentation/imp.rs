@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! onnxsegmentation: runs a segmentation model ([1,K,h,w] class scores, or [1,1,h,w] for a
+//! onnxsegmentation: runs a segmentation model (`[1,K,h,w]` class scores, or `[1,1,h,w]` for a
 //! binary foreground model) and draws the classes into the stream as an overlay or a mask, or
 //! outputs the class ids as GRAY8. Every buffer carries the per-class pixel fractions in a
 //! custom meta (`GstAutoencoderSegmentationMeta`), and `post-messages` posts them on the bus.
