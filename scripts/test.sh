@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The test command, from a fresh Debian 12 machine with Rust: sets up what is needed, then
-# checks formatting and lints, runs every test (the committed models' checks included), and runs
-# the Rust example to the end.
+# checks formatting, dependencies (cargo-deny) and lints, runs every test (the committed models'
+# checks included), and runs the Rust example to the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo fmt --all -- --check
+# Dependency licences, duplicate versions and wildcards, sources (deny.toml); installs cargo-deny
+# when missing. The advisory check needs github.com: scripts/deny.sh advisories, by hand.
+scripts/deny.sh
 cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
 cargo test --locked --features fault-injection
 # The training code's own tests: they need torch and skip, saying so, where it is missing.
