@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use gstautoencoder::core::anomaly::{ErrorMap, HeatmapStyle, Planes, draw_heatmap};
-use gstautoencoder::core::convert::{InputEncoder, OutputDecoder, blend_rgb8};
-use gstautoencoder::core::model::PreprocessingOverrides;
-use gstautoencoder::core::resize::{RgbResizer, Size};
-use gstautoencoder::core::segmentation::{BinaryScores, ClassMap, Palette, draw_classes};
-use gstautoencoder::core::{ImageMut, ImageRef, PixelLayout, Preprocessing};
+use gstautoencoder::inference::anomaly::{ErrorMap, HeatmapStyle, Planes, draw_heatmap};
+use gstautoencoder::inference::convert::{InputEncoder, OutputDecoder, blend_rgb8};
+use gstautoencoder::inference::model::PreprocessingOverrides;
+use gstautoencoder::inference::resize::{Resizer, Size};
+use gstautoencoder::inference::segmentation::{BinaryScores, ClassMap, Palette, draw_classes};
+use gstautoencoder::inference::{ImageMut, ImageRef, PixelLayout, Preprocessing};
 
 const SIZES: [(usize, usize); 3] = [(640, 360), (1280, 720), (1920, 1080)];
 /// Pixel layouts, named by the GStreamer formats that share them.
@@ -143,7 +143,7 @@ fn benches(c: &mut Criterion) {
         let src = frame(w, h, PixelLayout::RGB);
         let mut small = vec![0u8; half.rgb_len()];
         let mut back = vec![0u8; full.rgb_len()];
-        let mut resizer = RgbResizer::default();
+        let mut resizer = Resizer::default();
         group.bench_function("to-half", |b| {
             b.iter(|| resizer.resize(&src, full, &mut small, half).unwrap())
         });

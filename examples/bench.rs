@@ -26,8 +26,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstautoencoder::core::model::PreprocessingOverrides;
-use gstautoencoder::core::{
+use gstautoencoder::inference::model::PreprocessingOverrides;
+use gstautoencoder::inference::{
     InferenceSession, Preprocessing, SessionConfig, TensorInput, ValueRange,
 };
 
@@ -196,14 +196,14 @@ fn ort_alone(common: &Common, seconds: f64, spinning: bool) -> Result<()> {
     // The input is the frame the element benchmark sees (the speed of the maths can depend on
     // the values: subnormals), made into a tensor the way the element makes it (not timed).
     let frame = test_frame(common.width, common.height)?;
-    let image = gstautoencoder::core::ImageRef {
+    let image = gstautoencoder::inference::ImageRef {
         data: &frame,
         width: common.width,
         height: common.height,
         stride: common.width * 3,
-        layout: gstautoencoder::core::PixelLayout::RGB,
+        layout: gstautoencoder::inference::PixelLayout::RGB,
     };
-    let input = session.input_mut(h, w).map_err(|e| anyhow!(e))?;
+    let input = session.input_mut(w, h).map_err(|e| anyhow!(e))?;
     TensorInput::new(&session_input, &pre, scale)
         .fill(&image, layout, input)
         .map_err(|e| anyhow!(e))?;

@@ -4,13 +4,13 @@
 //! GStreamer elements that run ONNX convolutional autoencoders through ONNX Runtime on every
 //! video frame: `onnxstyletransfer` (image-to-image), `onnxsegmentation` (class overlays, masks
 //! and class ids) and `onnxanomaly` (reconstruction-error heatmaps and scores). The inference core they share is
-//! [`core`]; it has no GStreamer element code and can be used on its own.
+//! [`inference`]; it has no GStreamer element code and can be used on its own.
 
 use gst::glib;
 
 pub mod anomaly;
 mod common;
-pub mod core;
+pub mod inference;
 pub mod segmentation;
 mod styletransfer;
 

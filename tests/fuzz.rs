@@ -10,12 +10,12 @@
 
 use std::collections::HashMap;
 
-use gstautoencoder::core::anomaly::{ErrorMap, Planes};
-use gstautoencoder::core::model::{
+use gstautoencoder::inference::anomaly::{ErrorMap, Planes};
+use gstautoencoder::inference::model::{
     Dim, InputSpec, ModelDescription, OutputSpec, keys, parse_triplet,
 };
-use gstautoencoder::core::segmentation::{BinaryScores, ClassMap, Palette};
-use gstautoencoder::core::{
+use gstautoencoder::inference::segmentation::{BinaryScores, ClassMap, Palette};
+use gstautoencoder::inference::{
     DecodedImage, ImageMut, ImageOutput, PixelLayout, Preprocessing, PreprocessingOverrides,
     TensorInput, decode_image,
 };
@@ -93,7 +93,7 @@ proptest! {
             outputs: vec![OutputSpec { name: "y".into(), is_float, shape }],
             metadata: meta,
         };
-        let names_it = |e: &gstautoencoder::core::Error| {
+        let names_it = |e: &gstautoencoder::inference::Error| {
             e.message().contains("output 'y'") || KEYS.iter().any(|k| e.message().contains(&format!("'{k}'")))
         };
         match description.segmentation() {

@@ -4,7 +4,7 @@
 //! copies a bound host tensor to the device at bind time and would otherwise run the first
 //! frame forever). Each output must be its own frame's.
 
-use gstautoencoder::core::{InferenceSession, ProviderChoice, SessionConfig};
+use gstautoencoder::inference::{InferenceSession, ProviderChoice, SessionConfig};
 
 #[test]
 fn two_frames_give_two_outputs_through_the_bound_tensors() {
@@ -19,7 +19,7 @@ fn two_frames_give_two_outputs_through_the_bound_tensors() {
     let plane = h * w;
     for frame in 0..3 {
         // A different input each time, written into the bound tensor in place.
-        let input = session.input_mut(h, w).unwrap();
+        let input = session.input_mut(w, h).unwrap();
         for (i, v) in input.iter_mut().enumerate() {
             *v = (i * 7 + frame * 1000) as f32;
         }

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use common::*;
 use gst::prelude::*;
 use gst_video::VideoFormat;
-use gstautoencoder::core::model::{Dim, keys};
-use gstautoencoder::core::{InferenceSession, Preprocessing, ProviderChoice, SessionConfig};
+use gstautoencoder::inference::model::{Dim, keys};
+use gstautoencoder::inference::{InferenceSession, Preprocessing, ProviderChoice, SessionConfig};
 
 const REF_W: usize = 64;
 const REF_H: usize = 48;
@@ -183,13 +183,13 @@ fn shipped_models_reproduce_their_stored_reference() {
         let expected = reference_output(m.file);
         // Twice, with another input in between: the bound tensors must follow the input.
         for round in 0..2 {
-            let tensor = session.input_mut(REF_H, REF_W).unwrap();
+            let tensor = session.input_mut(REF_W, REF_H).unwrap();
             if round == 1 {
                 tensor.fill(0.25);
                 session.run().unwrap();
             }
             session
-                .input_mut(REF_H, REF_W)
+                .input_mut(REF_W, REF_H)
                 .unwrap()
                 .copy_from_slice(&input);
             let run = session.run().unwrap();

@@ -21,13 +21,13 @@ use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
 use crate::common::{analysis, refuse_while_running, sync_controlled};
-use crate::core::anomaly::{
+use crate::inference::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
-use crate::core::error::shown;
-use crate::core::model::ModelDescription;
-use crate::core::resize::RgbResizer;
-use crate::core::{Error, ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
+use crate::inference::error::shown;
+use crate::inference::model::ModelDescription;
+use crate::inference::resize::Resizer;
+use crate::inference::{Error, ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
 
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderAnomalyMeta";
 pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
@@ -56,12 +56,13 @@ pub enum Output {
 struct Settings {
     model: ModelSettings,
     error_scale: f64,
-    live: Live,
+    live: PerFrame,
 }
 
-/// The settings each frame reads, copied out under the lock (output only changes in READY).
+/// The settings each frame reads, copied out under the lock (`output` among them, which only
+/// changes in READY).
 #[derive(Debug, Clone, Copy)]
-struct Live {
+struct PerFrame {
     output: Output,
     alpha: f64,
     threshold: f64,
@@ -70,7 +71,7 @@ struct Live {
     interval: u32,
 }
 
-impl Default for Live {
+impl Default for PerFrame {
     fn default() -> Self {
         Self {
             output: Output::Overlay,
@@ -147,7 +148,7 @@ struct Own {
     /// The newest error map at frame size, and its score.
     map: ErrorMap,
     score: f32,
-    resizer: RgbResizer,
+    resizer: Resizer,
     score_scratch: Vec<f32>,
     /// Whether the last score was at or above the threshold (messages go on crossings).
     anomalous: bool,
@@ -501,7 +502,7 @@ impl BaseTransformImpl for Anomaly {
 
 impl Anomaly {
     /// The settings each frame reads.
-    fn frame_settings(&self) -> (Live, FrameSettings) {
+    fn frame_settings(&self) -> (PerFrame, FrameSettings) {
         let s = self.settings.lock().unwrap();
         (s.live, FrameSettings::new(&s.model, s.live.interval))
     }
@@ -511,7 +512,7 @@ impl Anomaly {
     fn measure(
         &self,
         state: &mut State,
-        settings: &Live,
+        settings: &PerFrame,
         frame_settings: FrameSettings,
         image: &ImageRef,
     ) -> Result<bool, gst::FlowError> {
@@ -548,7 +549,7 @@ impl Anomaly {
     }
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
-    fn publish(&self, state: &mut State, settings: &Live, buf: &mut gst::BufferRef) {
+    fn publish(&self, state: &mut State, settings: &PerFrame, buf: &mut gst::BufferRef) {
         let state = &mut state.own;
         let anomalous = state.score as f64 >= settings.threshold;
         let pts = buf.pts();

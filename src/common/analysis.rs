@@ -10,7 +10,7 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 
 use super::{VIDEO_FORMATS, pixel_layout};
-use crate::core::{ImageMut, ImageRef};
+use crate::inference::{ImageMut, ImageRef};
 
 /// Pad templates: any accepted RGB format in; the same or GRAY8 out.
 pub fn pad_templates() -> Vec<gst::PadTemplate> {

@@ -13,8 +13,8 @@ use super::live::{self, FrameCost, Phase, Schedule, Scheduled};
 use super::model_settings::{ModelSettings, start_runner, start_session};
 use super::non_finite::NonFiniteWarning;
 use super::{InferMode, check_kind, finish_at_eos, infer_frame};
-use crate::core::model::ModelDescription;
-use crate::core::{Error, ImageRef, Preprocessing, Runner, Task, TensorInput};
+use crate::inference::model::ModelDescription;
+use crate::inference::{Error, ImageRef, Preprocessing, Runner, Task, TensorInput};
 
 /// What an element holds while started.
 pub struct Started<T: Task, E> {

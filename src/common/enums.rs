@@ -4,8 +4,8 @@
 
 use gst::glib;
 
-use crate::core::gpu_options::ConvAlgoSearch;
-use crate::core::{ChannelOrder, Optimization, ProviderChoice, ValueRange};
+use crate::inference::gpu_options::ConvAlgoSearch;
+use crate::inference::{ChannelOrder, Optimization, ProviderChoice, ValueRange};
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
@@ -53,7 +53,7 @@ pub enum ConvAlgoSearchSetting {
     )]
     Heuristic,
     #[enum_value(name = "Default: implicit GEMM (least memory)", nick = "default")]
-    Default,
+    ImplicitGemm,
 }
 
 impl From<ConvAlgoSearchSetting> for ConvAlgoSearch {
@@ -61,7 +61,7 @@ impl From<ConvAlgoSearchSetting> for ConvAlgoSearch {
         match s {
             ConvAlgoSearchSetting::Exhaustive => ConvAlgoSearch::Exhaustive,
             ConvAlgoSearchSetting::Heuristic => ConvAlgoSearch::Heuristic,
-            ConvAlgoSearchSetting::Default => ConvAlgoSearch::Default,
+            ConvAlgoSearchSetting::ImplicitGemm => ConvAlgoSearch::ImplicitGemm,
         }
     }
 }

@@ -54,8 +54,8 @@ pub struct FrameCost {
 impl FrameCost {
     /// The cost of frame number `frames` (counted from 0) of an element with these settings,
     /// from the last inference's duration.
-    pub fn of<T: crate::core::Task>(
-        runner: &crate::core::Runner<T>,
+    pub fn of<T: crate::inference::Task>(
+        runner: &crate::inference::Runner<T>,
         frames: u64,
         interval: u32,
         non_blocking: bool,
@@ -74,14 +74,14 @@ impl FrameCost {
 
 /// Starts the inference of `frame` (laid out as `info` says) on the runner's thread, moving
 /// the runner to a thread of its own the first time.
-pub fn start_frame_inference<T: crate::core::Task>(
+pub fn start_frame_inference<T: crate::inference::Task>(
     element: &gst::Element,
-    runner: &mut crate::core::Runner<T>,
-    input: &mut crate::core::TensorInput,
+    runner: &mut crate::inference::Runner<T>,
+    input: &mut crate::inference::TensorInput,
     info: &gst_video::VideoInfo,
     frame: &gst::BufferRef,
-) -> Result<(), crate::core::Error> {
-    use crate::core::Error;
+) -> Result<(), crate::inference::Error> {
+    use crate::inference::Error;
     let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(frame, info)
         .map_err(|_| Error::inference("cannot map the frame"))?;
     let image = super::analysis::image_ref(&mapped, info)

@@ -12,7 +12,7 @@ pub mod non_finite;
 
 use gst_video::VideoFormat;
 
-use crate::core::{Error, ErrorKind, PixelLayout};
+use crate::inference::{Error, ErrorKind, PixelLayout};
 
 /// The GStreamer error for a core error, in the domain its kind maps to: a missing model file
 /// is `ResourceError::NotFound`, an unreadable one `OpenRead`, a runtime or provider that cannot
@@ -106,9 +106,9 @@ pub fn refuse_while_running(
 
 /// At EOS, waits for `runner`'s inference in flight and posts its error, if any, so that a
 /// failure of the last frames of a non-blocking run is not lost.
-pub fn finish_at_eos<T: crate::core::Task>(
+pub fn finish_at_eos<T: crate::inference::Task>(
     element: &gst::Element,
-    runner: &crate::core::Runner<T>,
+    runner: &crate::inference::Runner<T>,
 ) {
     if let Err(e) = runner.finish() {
         post_error(element, &e);
@@ -143,10 +143,10 @@ pub struct InferMode {
 /// Runs the inference step of `frame`: nothing when not due; in non-blocking mode started
 /// when the inference thread is free; else run and waited for. Returns whether the frame
 /// waited for an inference of its own (its time counts as the element's latency).
-pub fn infer_frame<T: crate::core::Task>(
-    runner: &mut crate::core::Runner<T>,
-    input: &mut crate::core::TensorInput,
-    frame: &crate::core::ImageRef,
+pub fn infer_frame<T: crate::inference::Task>(
+    runner: &mut crate::inference::Runner<T>,
+    input: &mut crate::inference::TensorInput,
+    frame: &crate::inference::ImageRef,
     mode: InferMode,
 ) -> Result<bool, Error> {
     if !mode.due {

@@ -11,13 +11,13 @@ use super::enums::{
     ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, OptimizationLevel, RangeSetting,
 };
 use crate::common::error_message;
-use crate::core::Error;
-use crate::core::error::shown;
-use crate::core::gpu_options::{GpuSettings, ShapeProfile};
-use crate::core::model::parse_triplet;
-use crate::core::runtime;
-use crate::core::session::HostMemory;
-use crate::core::{
+use crate::inference::Error;
+use crate::inference::error::shown;
+use crate::inference::gpu_options::{GpuSettings, ShapeProfile};
+use crate::inference::model::parse_triplet;
+use crate::inference::runtime;
+use crate::inference::session::HostMemory;
+use crate::inference::{
     InferenceSession, Preprocessing, PreprocessingOverrides, Provider, Runner, SessionConfig, Task,
 };
 
@@ -474,7 +474,7 @@ pub fn start_runner<T: Task>(
         let path = settings.model_file.clone().unwrap_or_default();
         let config = SessionConfig {
             // The first session ran on TensorRT: its rebuilds must too.
-            provider: crate::core::ProviderChoice::TensorRt,
+            provider: crate::inference::ProviderChoice::TensorRt,
             ..settings.session_config()
         };
         let (element, settings) = (element.clone(), settings.clone());
@@ -503,7 +503,7 @@ pub fn start_runner<T: Task>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::gpu_options::ConvAlgoSearch;
+    use crate::inference::gpu_options::ConvAlgoSearch;
 
     #[test]
     fn gpu_properties_reach_the_session_config() {

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::core::{Runner, Task};
+use crate::inference::{Runner, Task};
 
 #[derive(Debug, Default)]
 pub struct NonFiniteWarning {

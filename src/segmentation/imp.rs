@@ -21,9 +21,11 @@ use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
 use crate::common::{SharedF32, analysis, error_message, refuse_while_running, sync_controlled};
-use crate::core::model::ModelDescription;
-use crate::core::segmentation::{BinaryScores, ClassMap, Palette, class_fractions, draw_classes};
-use crate::core::{Error, ImageRef, RunOutput, Task, TensorLayout};
+use crate::inference::model::ModelDescription;
+use crate::inference::segmentation::{
+    BinaryScores, ClassMap, Palette, class_fractions, draw_classes,
+};
+use crate::inference::{Error, ImageRef, RunOutput, Task, TensorLayout};
 
 /// The name of the custom meta on every output buffer.
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderSegmentationMeta";
@@ -55,12 +57,13 @@ pub enum Output {
 struct Settings {
     model: ModelSettings,
     palette: Option<String>,
-    live: Live,
+    live: PerFrame,
 }
 
-/// The settings each frame reads, copied out under the lock (output only changes in READY).
+/// The settings each frame reads, copied out under the lock (`output` among them, which only
+/// changes in READY).
 #[derive(Debug, Clone, Copy)]
-struct Live {
+struct PerFrame {
     output: Output,
     alpha: f64,
     transparent_background: bool,
@@ -69,7 +72,7 @@ struct Live {
     post_messages: bool,
 }
 
-impl Default for Live {
+impl Default for PerFrame {
     fn default() -> Self {
         Self {
             output: Output::Overlay,
@@ -462,7 +465,7 @@ impl BaseTransformImpl for Segmentation {
 
 impl Segmentation {
     /// The settings each frame reads.
-    fn frame_settings(&self) -> (Live, FrameSettings) {
+    fn frame_settings(&self) -> (PerFrame, FrameSettings) {
         let s = self.settings.lock().unwrap();
         (s.live, FrameSettings::new(&s.model, s.live.interval))
     }
@@ -505,7 +508,7 @@ impl Segmentation {
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
-    fn publish(&self, state: &State, settings: &Live, buf: &mut gst::BufferRef) {
+    fn publish(&self, state: &State, settings: &PerFrame, buf: &mut gst::BufferRef) {
         let state = &state.own;
         let structure = |name: &str| {
             gst::Structure::builder(name)

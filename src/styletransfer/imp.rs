@@ -21,7 +21,7 @@ use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
 use crate::common::{VIDEO_FORMATS, pixel_layout, refuse_while_running, sync_controlled};
-use crate::core::{
+use crate::inference::{
     DecodedImage, Error, ImageMut, ImageOutput, RunOutput, Task, TensorLayout, decode_image,
 };
 

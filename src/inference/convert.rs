@@ -398,7 +398,7 @@ pub fn padded_size(width: usize, height: usize, multiple: usize) -> (usize, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{ChannelOrder, ValueRange};
+    use crate::inference::model::{ChannelOrder, ValueRange};
 
     /// A test pattern whose row padding bytes are 0xEE.
     fn image(width: usize, height: usize, stride: usize, layout: PixelLayout) -> Vec<u8> {

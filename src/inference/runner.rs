@@ -52,12 +52,12 @@ impl<T: Task> Engine<T> {
         out: &mut T::Output,
     ) -> Result<usize, Error> {
         let size = layout.tensor;
-        fill(self.session.input_mut(size.height, size.width)?)?;
+        fill(self.session.input_mut(size.width, size.height)?)?;
         let run = self.session.run()?;
         let non_finite = run.non_finite;
         self.task.read(&run, layout, out)?;
         #[cfg(feature = "fault-injection")]
-        crate::core::fault::inject(&self.session);
+        crate::inference::fault::inject(&self.session);
         Ok(non_finite)
     }
 }
@@ -380,7 +380,7 @@ impl<T: Task> Runner<T> {
             return Ok(Duration::ZERO);
         };
         let size = layout.tensor;
-        engine.session.input_mut(size.height, size.width)?;
+        engine.session.input_mut(size.width, size.height)?;
         let mut scratch = T::Output::default();
         let start = Instant::now();
         engine.infer(

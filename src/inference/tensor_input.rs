@@ -7,7 +7,7 @@
 use super::convert::{ImageRef, InputEncoder, PixelLayout, padded_size, to_rgb8};
 use super::error::Error;
 use super::model::{Dim, InputSpec, Preprocessing};
-use super::resize::{RgbResizer, Size};
+use super::resize::{Resizer, Size};
 
 /// How the frame maps onto the tensor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,7 +39,7 @@ pub struct TensorInput {
     /// Frame and model-size RGB copies for the resize path.
     frame_rgb: Vec<u8>,
     model_rgb: Vec<u8>,
-    resizer: RgbResizer,
+    resizer: Resizer,
 }
 
 impl TensorInput {
@@ -60,7 +60,7 @@ impl TensorInput {
             geometry,
             frame_rgb: Vec::new(),
             model_rgb: Vec::new(),
-            resizer: RgbResizer::default(),
+            resizer: Resizer::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use super::convert::ImageMut;
 use super::model::format_shape;
-use super::resize::{RgbResizer, Size};
+use super::resize::{Resizer, Size};
 
 /// SSIM window: Gaussian, sigma 1.5, 11 taps (Wang et al. 2004).
 const SSIM_SIGMA: f32 = 1.5;
@@ -180,7 +180,7 @@ impl ErrorMap {
         width: usize,
         height: usize,
         out: &mut ErrorMap,
-        resizer: &mut RgbResizer,
+        resizer: &mut Resizer,
     ) -> Result<(), Error> {
         out.width = width;
         out.height = height;
@@ -501,7 +501,7 @@ pub fn write_error_gray8(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::PixelLayout;
+    use crate::inference::PixelLayout;
 
     fn planes(values: &[f32], w: usize, h: usize) -> Planes<'_> {
         Planes {

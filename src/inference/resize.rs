@@ -5,13 +5,13 @@
 use super::error::Error;
 use fast_image_resize as fir;
 
-/// A reusable RGB resizer (its internal buffers survive between frames).
-pub struct RgbResizer {
+/// A reusable resizer of RGB frames and f32 maps (its internal buffers survive between frames).
+pub struct Resizer {
     resizer: fir::Resizer,
     algorithm: fir::ResizeAlg,
 }
 
-impl Default for RgbResizer {
+impl Default for Resizer {
     fn default() -> Self {
         Self {
             resizer: fir::Resizer::new(),
@@ -33,7 +33,7 @@ impl Size {
     }
 }
 
-impl RgbResizer {
+impl Resizer {
     /// Resizes `src` (an RGB image of `src_size`) to fill `dst`.
     pub fn resize(
         &mut self,
@@ -115,7 +115,7 @@ mod tests {
             height: 5,
         };
         let mut dst = vec![0u8; dst_size.rgb_len()];
-        RgbResizer::default()
+        Resizer::default()
             .resize(&src, src_size, &mut dst, dst_size)
             .unwrap();
         for (i, px) in dst.chunks_exact(3).enumerate() {

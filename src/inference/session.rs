@@ -237,11 +237,11 @@ impl InferenceSession {
         &self.report
     }
 
-    /// The input tensor for a `height` x `width` frame, planar `[1,3,height,width]`, to be
+    /// The input tensor for a `width` x `height` frame, planar `[1,3,height,width]`, to be
     /// filled in place before [`InferenceSession::run`]. The input and output tensors are bound
     /// to the session once per input size and reused: a new size costs one inference (to learn
     /// the output's shape), the same size costs nothing.
-    pub fn input_mut(&mut self, height: usize, width: usize) -> Result<&mut [f32], Error> {
+    pub fn input_mut(&mut self, width: usize, height: usize) -> Result<&mut [f32], Error> {
         if self
             .bound
             .as_ref()

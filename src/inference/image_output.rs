@@ -8,7 +8,7 @@
 use super::convert::{ImageMut, OutputDecoder, PixelLayout, blend_rgb8};
 use super::error::Error;
 use super::model::{Preprocessing, format_shape};
-use super::resize::{RgbResizer, Size};
+use super::resize::{Resizer, Size};
 use super::tensor_input::TensorLayout;
 
 /// The frame's part of an image output: planar values, 3 x height x width.
@@ -77,7 +77,7 @@ pub struct ImageOutput {
     decoder: OutputDecoder,
     region_rgb: Vec<u8>,
     frame_rgb: Vec<u8>,
-    resizer: RgbResizer,
+    resizer: Resizer,
 }
 
 impl ImageOutput {
@@ -86,7 +86,7 @@ impl ImageOutput {
             decoder: OutputDecoder::new(pre),
             region_rgb: Vec::new(),
             frame_rgb: Vec::new(),
-            resizer: RgbResizer::default(),
+            resizer: Resizer::default(),
         }
     }
 

@@ -307,7 +307,7 @@ impl ClassPen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::PixelLayout;
+    use crate::inference::PixelLayout;
 
     #[test]
     fn argmax_takes_the_first_class_on_ties_and_crops() {

@@ -22,8 +22,8 @@ pub enum ConvAlgoSearch {
     Exhaustive,
     /// cuDNN's heuristics: a fast first frame.
     Heuristic,
-    /// The implicit-GEMM default: the least memory.
-    Default,
+    /// cuDNN's default, implicit GEMM: the least memory.
+    ImplicitGemm,
 }
 
 impl ConvAlgoSearch {
@@ -31,7 +31,7 @@ impl ConvAlgoSearch {
         match self {
             ConvAlgoSearch::Exhaustive => "EXHAUSTIVE",
             ConvAlgoSearch::Heuristic => "HEURISTIC",
-            ConvAlgoSearch::Default => "DEFAULT",
+            ConvAlgoSearch::ImplicitGemm => "DEFAULT",
         }
     }
 }
