@@ -193,11 +193,12 @@ fn pipelined_frames_each_carry_their_own_result() {
                 gst::PadProbeReturn::Ok
             });
     }
-    run(&pipeline, 3.0);
+    run(&pipeline, 4.0);
     stop(&pipeline);
     let inputs = inputs.lock().unwrap();
     let outputs = outputs.lock().unwrap();
-    assert!(outputs.len() >= 10, "{} outputs", outputs.len());
+    // About 9 fps here; a few frames are enough to see each paired with its own input.
+    assert!(outputs.len() >= 5, "{} outputs", outputs.len());
     for (pts, out) in outputs.iter() {
         let input = &inputs[pts];
         // RGBx through channel_swap: R' = B, G' = R, B' = G; padding untouched.
