@@ -4,7 +4,7 @@
 //! words instead of a provider error, and the engine cache is keyed by the GPU it was built for.
 
 use super::error::Error;
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int};
 
 /// The driver library, as the NVIDIA driver installs it.
 pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
@@ -91,64 +91,51 @@ type CuDeviceGetName = unsafe extern "C" fn(*mut c_char, c_int, c_int) -> CuResu
 type CuDeviceGetAttribute = unsafe extern "C" fn(*mut c_int, c_int, c_int) -> CuResult;
 type CuGetErrorString = unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult;
 
-/// The few driver entry points the probe needs, resolved with dlsym.
+/// The few driver entry points the probe needs, resolved by name.
 struct Driver {
-    handle: *mut c_void,
     init: CuInit,
     device_count: CuDeviceGetCount,
     device_get: CuDeviceGet,
     device_name: CuDeviceGetName,
     attribute: CuDeviceGetAttribute,
     error_string: CuGetErrorString,
+    /// Keeps the library loaded while the function pointers above are in use (dropped last).
+    _library: libloading::Library,
 }
 
 impl Driver {
     fn open(library: &str) -> Result<Self, Error> {
-        let c_library =
-            std::ffi::CString::new(library).map_err(|e| Error::runtime(e.to_string()))?;
-        // SAFETY: a NUL-terminated name; dlopen has no other precondition.
-        let handle = unsafe { libc::dlopen(c_library.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        if handle.is_null() {
-            return Err(Error::runtime(format!(
-                "the NVIDIA driver ({library}) is not installed, so no GPU can be used: {}",
-                dl_error()
-            )));
-        }
-        let symbol = |name: &CStr| {
-            // SAFETY: a live handle and a NUL-terminated name.
-            let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
-            if address.is_null() {
-                Err(Error::runtime(format!(
-                    "the NVIDIA driver ({library}) has no {}: it is too old",
-                    name.to_string_lossy()
-                )))
-            } else {
-                Ok(address)
-            }
-        };
-        // SAFETY: each symbol is the driver API function of that name, whose C signature the
-        // field's type spells out (CUDA driver API, cuda.h).
-        unsafe {
-            Ok(Self {
-                init: std::mem::transmute::<*mut c_void, CuInit>(symbol(c"cuInit")?),
-                device_count: std::mem::transmute::<*mut c_void, CuDeviceGetCount>(symbol(
-                    c"cuDeviceGetCount",
-                )?),
-                device_get: std::mem::transmute::<*mut c_void, CuDeviceGet>(symbol(
-                    c"cuDeviceGet",
-                )?),
-                device_name: std::mem::transmute::<*mut c_void, CuDeviceGetName>(symbol(
-                    c"cuDeviceGetName",
-                )?),
-                attribute: std::mem::transmute::<*mut c_void, CuDeviceGetAttribute>(symbol(
-                    c"cuDeviceGetAttribute",
-                )?),
-                error_string: std::mem::transmute::<*mut c_void, CuGetErrorString>(symbol(
-                    c"cuGetErrorString",
-                )?),
-                handle,
+        // SAFETY: loading the NVIDIA driver runs only its own initialisers.
+        let lib = unsafe { libloading::Library::new(library) }.map_err(|e| {
+            // libloading says "dlopen failed"; the loader's own words are its source.
+            let why = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
+            Error::runtime(format!(
+                "the NVIDIA driver ({library}) is not installed, so no GPU can be used: {why}"
+            ))
+        })?;
+        /// The function `name`, of the C signature `T` (CUDA driver API, cuda.h).
+        fn symbol<T: Copy>(
+            lib: &libloading::Library,
+            library: &str,
+            name: &str,
+        ) -> Result<T, Error> {
+            // SAFETY: each name below is the driver API function whose C signature its field's
+            // type spells out; the pointer is used only while `_library` keeps it loaded.
+            unsafe { lib.get::<T>(name) }.map(|f| *f).map_err(|_| {
+                Error::runtime(format!(
+                    "the NVIDIA driver ({library}) has no {name}: it is too old"
+                ))
             })
         }
+        Ok(Self {
+            init: symbol(&lib, library, "cuInit")?,
+            device_count: symbol(&lib, library, "cuDeviceGetCount")?,
+            device_get: symbol(&lib, library, "cuDeviceGet")?,
+            device_name: symbol(&lib, library, "cuDeviceGetName")?,
+            attribute: symbol(&lib, library, "cuDeviceGetAttribute")?,
+            error_string: symbol(&lib, library, "cuGetErrorString")?,
+            _library: lib,
+        })
     }
 
     fn init(&self, flags: u32) -> CuResult {
@@ -193,26 +180,6 @@ impl Driver {
         Err(Error::runtime(format!(
             "the NVIDIA driver could not use the GPU ({call}: error {result}, {text})"
         )))
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // SAFETY: a handle dlopen returned, closed once.
-        unsafe { libc::dlclose(self.handle) };
-    }
-}
-
-fn dl_error() -> String {
-    // SAFETY: dlerror returns null or a NUL-terminated string valid until the next dl call.
-    let text = unsafe { libc::dlerror() };
-    if text.is_null() {
-        "unknown error".into()
-    } else {
-        // SAFETY: see above.
-        unsafe { CStr::from_ptr(text) }
-            .to_string_lossy()
-            .into_owned()
     }
 }
 

@@ -53,14 +53,8 @@ impl Resizer {
         dst: &mut [f32],
         dst_size: Size,
     ) -> Result<(), Error> {
-        // SAFETY: viewing f32s as bytes is always valid, and any byte pattern written back is
-        // a valid f32; the views cover exactly the slices' memory.
-        let (src, dst) = unsafe {
-            (
-                std::slice::from_raw_parts(src.as_ptr().cast::<u8>(), size_of_val(src)),
-                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), size_of_val(dst)),
-            )
-        };
+        // fast_image_resize takes any pixel type as bytes.
+        let (src, dst) = (bytemuck::cast_slice(src), bytemuck::cast_slice_mut(dst));
         self.resize_bytes(src, src_size, dst, dst_size, fir::PixelType::F32)
     }
 
