@@ -10,15 +10,18 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::live::{self, FrameCost, Phase, Schedule, Scheduled};
-use super::model_settings::{ModelSettings, start_runner, start_session};
+use super::model_settings::ModelSettings;
 use super::non_finite::NonFiniteWarning;
+use super::startup::{start_runner, start_session};
 use super::{InferMode, check_kind, finish_at_eos, infer_frame};
 use crate::inference::model::ModelDescription;
 use crate::inference::{Error, ImageRef, Preprocessing, Runner, Task, TensorInput};
 
 /// What an element holds while started.
 pub struct Started<T: Task, E> {
+    /// Runs the model, blocking or on its own thread.
     pub runner: Runner<T>,
+    /// Turns frames into the model's input tensor.
     pub input: TensorInput,
     /// The negotiated input and output, set from the caps.
     pub caps: Option<(gst_video::VideoInfo, gst_video::VideoInfo)>,
@@ -50,12 +53,16 @@ impl<T: Task, E> Started<T, E> {
 /// The settings that decide how a frame is inferred, copied out under the settings lock.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameSettings {
+    /// Infer every `interval`-th frame (1: every frame); the others reuse the last result.
     pub interval: u32,
+    /// Inference runs on its own thread and frames do not wait for it.
     pub non_blocking: bool,
+    /// Non-blocking: wait for the first result rather than pass frames unprocessed.
     pub wait_first_result: bool,
 }
 
 impl FrameSettings {
+    /// The frame settings of `model`'s properties and the element's `interval`.
     pub fn new(model: &ModelSettings, interval: u32) -> Self {
         Self {
             interval,
@@ -68,6 +75,7 @@ impl FrameSettings {
 /// The shared part of an element: its started state, its schedule, its NaN warning.
 pub struct ElementCore<T: Task, E> {
     state: Mutex<Option<Started<T, E>>>,
+    /// Which frames are inferred and when each leaves (QoS, pipelining, latency).
     pub schedule: Schedule,
     non_finite: NonFiniteWarning,
 }

@@ -9,6 +9,7 @@ pub mod latency;
 pub mod live;
 pub mod model_settings;
 pub mod non_finite;
+pub mod startup;
 
 use gst_video::VideoFormat;
 
@@ -120,11 +121,13 @@ pub fn finish_at_eos<T: crate::inference::Task>(
 pub struct SharedF32(std::sync::Arc<std::sync::atomic::AtomicU32>);
 
 impl SharedF32 {
+    /// Sets the value; the inference thread reads it at its next inference.
     pub fn set(&self, value: f32) {
         self.0
             .store(value.to_bits(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The value last set (0.0 before any).
     pub fn get(&self) -> f32 {
         f32::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
     }
@@ -135,6 +138,7 @@ impl SharedF32 {
 pub struct InferMode {
     /// The frame is due for inference (`interval`), and not held (its inference ran already).
     pub due: bool,
+    /// Inference runs on its own thread and frames do not wait for it (`non-blocking`).
     pub non_blocking: bool,
     /// Non-blocking: wait for the first result rather than pass frames unprocessed.
     pub wait_first_result: bool,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The properties every element shares (model, execution provider, threads, pre-processing
-//! overrides), and starting a session from them with the provider choice reported.
+//! overrides), as GObject properties and as the session configuration they make. Starting a
+//! session from them is [`super::startup`]'s.
 
 use std::path::PathBuf;
 
@@ -10,19 +11,10 @@ use gst::prelude::*;
 use super::enums::{
     ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, OptimizationLevel, RangeSetting,
 };
-use crate::common::error_message;
 use crate::inference::Error;
-use crate::inference::error::shown;
-use crate::inference::gpu_options::{GpuSettings, ShapeProfile};
+use crate::inference::gpu_options::GpuSettings;
 use crate::inference::model::parse_triplet;
-use crate::inference::runtime;
-use crate::inference::session::HostMemory;
-use crate::inference::{
-    InferenceSession, Preprocessing, PreprocessingOverrides, Provider, Runner, SessionConfig, Task,
-};
-
-/// The structure name of the element message posted when a session starts.
-pub const PROVIDER_MESSAGE: &str = "autoencoder-provider";
+use crate::inference::{PreprocessingOverrides, SessionConfig};
 
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
@@ -318,186 +310,6 @@ impl ModelSettings {
             size_multiple: (self.size_multiple > 0).then_some(self.size_multiple as usize),
         })
     }
-}
-
-/// Loads the model the settings name and resolves its pre-processing, posting an element
-/// message (`autoencoder-provider`) that says which provider runs and what `auto` skipped.
-pub fn start_session(
-    element: &gst::Element,
-    cat: gst::DebugCategory,
-    settings: &ModelSettings,
-) -> Result<(InferenceSession, Preprocessing), gst::ErrorMessage> {
-    let path = settings.model_file.clone().unwrap_or_default();
-    let config = settings.session_config();
-    let session = InferenceSession::load(&path, &config).map_err(|e| error_message(&e))?;
-    let overrides = settings.overrides().map_err(|e| error_message(&e))?;
-    let pre = Preprocessing::resolve(&session.description().metadata, &overrides)
-        .and_then(|pre| {
-            pre.check_fixed_input(&session.description().input)?;
-            Ok(pre)
-        })
-        .map_err(|e| error_message(&e.context(format!("model '{}'", shown(&path)))))?;
-
-    let provider = session.provider();
-    let skipped: Vec<String> = session
-        .skipped()
-        .iter()
-        .map(|s| format!("{}: {}", s.provider, s.reason))
-        .collect();
-    if skipped.is_empty() {
-        gst::info!(
-            cat,
-            obj = element,
-            "running '{}' on {provider}",
-            path.display()
-        );
-    } else {
-        gst::warning!(
-            cat,
-            obj = element,
-            "execution-provider=auto fell back to {provider}; skipped {}",
-            skipped.join("; ")
-        );
-    }
-    gst::debug!(
-        cat,
-        obj = element,
-        "ONNX Runtime from {}; model {:?}; pre-processing {pre:?}",
-        runtime::library_location().unwrap_or_default(),
-        session.description()
-    );
-    post_start_report(element, cat, settings, &session);
-    Ok((session, pre))
-}
-
-/// Logs and posts (`autoencoder-provider`) where `session` runs: the provider, what `auto`
-/// skipped, the GPU, the TensorRT engine cache and whether it held the engine, the start time.
-fn post_start_report(
-    element: &gst::Element,
-    cat: gst::DebugCategory,
-    settings: &ModelSettings,
-    session: &InferenceSession,
-) {
-    let provider = session.provider();
-    let skipped: Vec<String> = session
-        .skipped()
-        .iter()
-        .map(|s| format!("{}: {}", s.provider, s.reason))
-        .collect();
-    let report = session.report();
-    let device = report.gpu.as_ref().map_or(String::new(), |g| {
-        format!(
-            "{} (device-id {}, sm{}{})",
-            g.name, g.device_id, g.compute_capability.0, g.compute_capability.1
-        )
-    });
-    let (engine_cache, engine_cache_hit) = report
-        .engine_cache
-        .as_ref()
-        .map_or((String::new(), false), |(dir, hit)| {
-            (dir.display().to_string(), *hit)
-        });
-    let start_ms = report.load_time.as_millis() as u64;
-    if let HostMemory::Pageable(why) = &report.host_memory {
-        gst::warning!(
-            cat,
-            obj = element,
-            "no page-locked host memory for the {provider} provider ({why}): tensors are copied \
-             to and from the GPU through pageable memory, which is slower"
-        );
-    }
-    if !device.is_empty() {
-        gst::info!(
-            cat,
-            obj = element,
-            "{provider} on {device}; session built in {start_ms} ms{}",
-            if engine_cache.is_empty() {
-                String::new()
-            } else if engine_cache_hit {
-                format!("; TensorRT engine from the cache {engine_cache}")
-            } else {
-                format!("; TensorRT engine built and cached in {engine_cache}")
-            }
-        );
-    }
-    let structure = gst::Structure::builder(PROVIDER_MESSAGE)
-        .field("requested", settings.execution_provider)
-        .field("active", provider.name())
-        .field("fallback", !skipped.is_empty())
-        .field("skipped", skipped.join("; "))
-        .field("device", device)
-        .field("engine-cache", engine_cache)
-        .field("engine-cache-hit", engine_cache_hit)
-        .field("start-ms", start_ms)
-        .field("host-memory", report.host_memory.to_string())
-        .field(
-            "model-file",
-            settings
-                .model_file
-                .as_deref()
-                .unwrap_or(std::path::Path::new(""))
-                .display()
-                .to_string(),
-        )
-        .field(
-            "runtime-library",
-            runtime::library_location().unwrap_or_default(),
-        )
-        .build();
-    let _ = element.post_message(
-        gst::message::Element::builder(structure)
-            .src(element)
-            .build(),
-    );
-}
-
-/// Runs `task` on the session as the `non-blocking` setting says. A TensorRT session of a
-/// dynamic-size model is rebuilt for each negotiated size, with that size as its shape
-/// profile, so that its engine (cached) fits the stream exactly.
-pub fn start_runner<T: Task>(
-    element: &gst::Element,
-    cat: gst::DebugCategory,
-    settings: &ModelSettings,
-    session: InferenceSession,
-    task: T,
-) -> Result<Runner<T>, gst::ErrorMessage> {
-    let per_size = session.provider() == Provider::TensorRt
-        && session.description().input.fixed_size().is_none();
-    let input = session.description().input.name.clone();
-    let mut runner = if settings.non_blocking {
-        Runner::background(session, task, &format!("{}:infer", element.name()))
-            .map_err(|e| error_message(&e))?
-    } else {
-        Runner::blocking(session, task)
-    };
-    if per_size {
-        let path = settings.model_file.clone().unwrap_or_default();
-        let config = SessionConfig {
-            // The first session ran on TensorRT: its rebuilds must too.
-            provider: crate::inference::ProviderChoice::TensorRt,
-            ..settings.session_config()
-        };
-        let (element, settings) = (element.clone(), settings.clone());
-        runner.rebuild_per_size(Box::new(move |width, height| {
-            let profile = ShapeProfile {
-                input: input.clone(),
-                width,
-                height,
-            };
-            let session = InferenceSession::load(
-                &path,
-                &SessionConfig {
-                    profile: Some(profile),
-                    ..config.clone()
-                },
-            )?;
-            // Says again where it runs: this start is the one that builds (or finds) the
-            // engine for the stream's size.
-            post_start_report(&element, cat, &settings, &session);
-            Ok(session)
-        }));
-    }
-    Ok(runner)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod gpu_options;
 pub mod image_output;
 pub mod model;
+pub mod providers;
 pub mod resize;
 pub mod runner;
 pub mod runtime;
@@ -25,8 +26,7 @@ pub use image_output::{DecodedImage, ImageOutput, decode_image};
 pub use model::{
     ChannelOrder, ModelDescription, Preprocessing, PreprocessingOverrides, ValueRange,
 };
+pub use providers::{Provider, ProviderChoice};
 pub use runner::{Latest, NonFinite, Runner, Task};
-pub use session::{
-    InferenceSession, Optimization, Provider, ProviderChoice, RunOutput, SessionConfig,
-};
+pub use session::{InferenceSession, Optimization, RunOutput, SessionConfig};
 pub use tensor_input::{TensorInput, TensorLayout};

@@ -4,10 +4,13 @@
 //!
 //! The metadata keys are the contract between `models/` and the elements; README.md lists them.
 
-use super::error::Error;
+use super::error::{Error, shown};
 use super::segmentation::{BinaryScores, Palette};
+use ort::session::Session;
+use ort::value::{TensorElementType, ValueType};
 use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 
 /// Metadata keys (ONNX `metadata_props`) the elements read.
 pub mod keys {
@@ -492,9 +495,155 @@ pub struct AnomalyContract {
     pub ssim_weight: f32,
 }
 
+// --- The model file and what a loaded session says of its model -------------------------
+
+/// Checks that `path` names a readable, non-empty regular file before ONNX Runtime reads it.
+pub(super) fn check_model_file(path: &Path) -> Result<(), Error> {
+    let shown = shown(path);
+    if path.as_os_str().is_empty() {
+        return Err(Error::settings("no model file set (property 'model-file')"));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::not_found(format!("model file '{shown}' does not exist"))
+        }
+        _ => Error::unreadable(format!("model file '{shown}' cannot be read: {e}")),
+    })?;
+    if meta.is_dir() {
+        return Err(Error::unreadable(format!(
+            "model file '{shown}' is a directory, not an ONNX file"
+        )));
+    }
+    if !meta.is_file() {
+        // A FIFO or a device would block or stream forever in ONNX Runtime's reader.
+        return Err(Error::unreadable(format!(
+            "model file '{shown}' is not a regular file (a FIFO, socket or device?)"
+        )));
+    }
+    if meta.len() == 0 {
+        return Err(Error::unreadable(format!("model file '{shown}' is empty")));
+    }
+    std::fs::File::open(path)
+        .map_err(|e| Error::unreadable(format!("model file '{shown}' cannot be read: {e}")))?;
+    Ok(())
+}
+
+/// ONNX Runtime's load errors, said in the user's terms where we know the cause.
+pub(super) fn explain_load_error(path: &Path, message: &str) -> Error {
+    let shown = shown(path);
+    if message.contains("Protobuf parsing failed") {
+        return Error::unreadable(format!(
+            "model file '{shown}' is not a valid ONNX model (truncated or another format?): {message}"
+        ));
+    }
+    const MISSING_DATA: &str = "External data path does not exist: ";
+    if let Some(at) = message.find(MISSING_DATA) {
+        let missing = message[at + MISSING_DATA.len()..].trim().trim_matches('"');
+        let name = Path::new(missing)
+            .file_name()
+            .map_or(missing.into(), |n| n.to_string_lossy());
+        return Error::not_found(format!(
+            "model '{shown}' keeps its weights in '{name}', which is not beside it ({missing}): \
+             copy that file along with the model"
+        ));
+    }
+    Error::settings(format!("could not load model '{shown}': {message}"))
+}
+
+impl ModelDescription {
+    /// Reads and validates what `session` says of its model: one float image input
+    /// `[1,3,H,W]`, at least one output, the metadata.
+    pub(super) fn of_session(session: &Session) -> Result<Self, Error> {
+        describe(session)
+    }
+}
+
+fn describe(session: &Session) -> Result<ModelDescription, Error> {
+    let inputs = session.inputs();
+    let input = match inputs {
+        [only] => only,
+        [] => return Err(Error::settings("the model has no input")),
+        _ => {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
+            return Err(Error::settings(format!(
+                "the model has {} inputs ({}); expected one image input [1,3,H,W]",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    };
+    let (is_float, shape) = tensor_info(input.dtype());
+    let input = InputSpec::validate(input.name(), is_float, &shape)?;
+    if session.outputs().is_empty() {
+        return Err(Error::settings("the model has no output"));
+    }
+    let outputs = session
+        .outputs()
+        .iter()
+        .map(|o| {
+            let (is_float, shape) = tensor_info(o.dtype());
+            OutputSpec {
+                name: o.name().to_owned(),
+                is_float,
+                shape,
+            }
+        })
+        .collect();
+    Ok(ModelDescription {
+        input,
+        outputs,
+        metadata: read_metadata(session)?,
+    })
+}
+
+fn tensor_info(dtype: &ValueType) -> (bool, Vec<i64>) {
+    match dtype {
+        ValueType::Tensor { ty, shape, .. } => (*ty == TensorElementType::Float32, shape.to_vec()),
+        _ => (false, Vec::new()),
+    }
+}
+
+fn read_metadata(session: &Session) -> Result<HashMap<String, String>, Error> {
+    let meta = session
+        .metadata()
+        .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
+    let keys = meta
+        .custom_keys()
+        .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| meta.custom(&k).map(|v| (k, v)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_errors_are_said_in_the_users_terms() {
+        let path = Path::new("/m/model.onnx");
+        let e = explain_load_error(
+            path,
+            "Load model from /m/model.onnx failed:Protobuf parsing failed.",
+        );
+        assert!(
+            e.message()
+                .starts_with("model file '/m/model.onnx' is not a valid ONNX model"),
+            "{e}"
+        );
+        let e = explain_load_error(
+            path,
+            "External data path validation failed for initializer: w. Error: x.cc:619 \
+             ValidateExternalDataPathFromDir External data path does not exist: \"/m/model.onnx.data\"",
+        );
+        assert!(
+            e.message().starts_with("model '/m/model.onnx' keeps its weights in 'model.onnx.data', which is not beside it (/m/model.onnx.data)"),
+            "{e}"
+        );
+        let e = explain_load_error(path, "something else");
+        assert_eq!(e, "could not load model '/m/model.onnx': something else");
+    }
 
     fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -1,60 +1,24 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! An ONNX Runtime session on one execution provider: choosing the provider (never falling back
-//! silently), validating the model's tensors, and running it on a preallocated input.
+//! An ONNX Runtime session on one execution provider: loading a model on the provider a
+//! choice gives (see [`super::providers`]), and running it on tensors bound once per size.
 
-use super::error::{Error, shown};
-use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ort::AsPointer;
-use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider};
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::IoBinding;
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
-use ort::value::{Tensor, TensorElementType, ValueType};
+use ort::value::Tensor;
 
-use super::gpu::{self, GpuInfo};
-use super::gpu_options::{self, EngineCache, GpuSettings, Options, ShapeProfile};
-use super::model::{InputSpec, ModelDescription, OutputSpec};
+use super::error::{Error, shown};
+use super::gpu::GpuInfo;
+use super::gpu_options::{GpuSettings, ShapeProfile};
+use super::model::{ModelDescription, check_model_file, explain_load_error};
+use super::providers::{Provider, ProviderChoice, SkippedProvider, candidates, with_provider};
 use super::runtime;
-
-/// The provider the user asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProviderChoice {
-    /// TensorRT, then CUDA, then CPU: the first that works, reported.
-    #[default]
-    Auto,
-    Cpu,
-    Cuda,
-    TensorRt,
-}
-
-/// A provider that actually runs a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    Cpu,
-    Cuda,
-    TensorRt,
-}
-
-impl Provider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Cpu => "cpu",
-            Provider::Cuda => "cuda",
-            Provider::TensorRt => "tensorrt",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use std::fmt;
 
 /// Graph optimisation, named as GStreamer's onnxinference names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,13 +95,6 @@ impl fmt::Display for HostMemory {
     }
 }
 
-/// A provider that was tried and could not run, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SkippedProvider {
-    pub provider: Provider,
-    pub reason: Error,
-}
-
 /// A loaded, validated model with its session.
 pub struct InferenceSession {
     // Dropped in this order: the bound tensors, their allocator, then the session.
@@ -181,7 +138,7 @@ impl InferenceSession {
                 });
             match attempt {
                 Ok(session) => {
-                    let description = describe(&session)
+                    let description = ModelDescription::of_session(&session)
                         .map_err(|e| e.context(format!("model '{}'", shown(path))))?;
                     let pinned = match provider {
                         Provider::Cpu => None,
@@ -314,17 +271,6 @@ impl InferenceSession {
     }
 }
 
-/// The providers tried for `choice`, in order: only the one named, or for `Auto` the fastest
-/// first, the CPU last (it always runs).
-pub fn candidates(choice: ProviderChoice) -> &'static [Provider] {
-    match choice {
-        ProviderChoice::Auto => &[Provider::TensorRt, Provider::Cuda, Provider::Cpu],
-        ProviderChoice::Cpu => &[Provider::Cpu],
-        ProviderChoice::Cuda => &[Provider::Cuda],
-        ProviderChoice::TensorRt => &[Provider::TensorRt],
-    }
-}
-
 /// One inference: the input the model saw and its first output.
 pub struct RunOutput<'a> {
     pub input: &'a [f32],
@@ -432,58 +378,6 @@ fn check_status(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
     }
 }
 
-fn check_model_file(path: &Path) -> Result<(), Error> {
-    let shown = shown(path);
-    if path.as_os_str().is_empty() {
-        return Err(Error::settings("no model file set (property 'model-file')"));
-    }
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            Error::not_found(format!("model file '{shown}' does not exist"))
-        }
-        _ => Error::unreadable(format!("model file '{shown}' cannot be read: {e}")),
-    })?;
-    if meta.is_dir() {
-        return Err(Error::unreadable(format!(
-            "model file '{shown}' is a directory, not an ONNX file"
-        )));
-    }
-    if !meta.is_file() {
-        // A FIFO or a device would block or stream forever in ONNX Runtime's reader.
-        return Err(Error::unreadable(format!(
-            "model file '{shown}' is not a regular file (a FIFO, socket or device?)"
-        )));
-    }
-    if meta.len() == 0 {
-        return Err(Error::unreadable(format!("model file '{shown}' is empty")));
-    }
-    std::fs::File::open(path)
-        .map_err(|e| Error::unreadable(format!("model file '{shown}' cannot be read: {e}")))?;
-    Ok(())
-}
-
-/// ONNX Runtime's load errors, said in the user's terms where we know the cause.
-fn explain_load_error(path: &Path, message: &str) -> Error {
-    let shown = shown(path);
-    if message.contains("Protobuf parsing failed") {
-        return Error::unreadable(format!(
-            "model file '{shown}' is not a valid ONNX model (truncated or another format?): {message}"
-        ));
-    }
-    const MISSING_DATA: &str = "External data path does not exist: ";
-    if let Some(at) = message.find(MISSING_DATA) {
-        let missing = message[at + MISSING_DATA.len()..].trim().trim_matches('"');
-        let name = Path::new(missing)
-            .file_name()
-            .map_or(missing.into(), |n| n.to_string_lossy());
-        return Error::not_found(format!(
-            "model '{shown}' keeps its weights in '{name}', which is not beside it ({missing}): \
-             copy that file along with the model"
-        ));
-    }
-    Error::settings(format!("could not load model '{shown}': {message}"))
-}
-
 fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionBuilder, Error> {
     let builder = builder
         .with_optimization_level(config.optimization.into())
@@ -504,192 +398,9 @@ fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionB
     }
 }
 
-/// Registers `provider` so that a failure to register is an error, never a silent CPU run.
-/// A GPU provider first asks the driver for the GPU (a clear error when there is none), and
-/// TensorRT gets its engine cache for `model`; `report` says what was found.
-fn with_provider(
-    builder: SessionBuilder,
-    provider: Provider,
-    config: &SessionConfig,
-    model: &Path,
-    report: &mut StartReport,
-) -> Result<SessionBuilder, Error> {
-    let cannot_run = |e: ort::Error<SessionBuilder>| {
-        Error::runtime(format!("the {provider} execution provider cannot run: {e}"))
-    };
-    let dispatch = match provider {
-        Provider::Cpu => return Ok(builder),
-        Provider::Cuda => {
-            require_available::<ep::CUDA>(provider)?;
-            report.gpu = Some(probe_gpu(provider, config)?);
-            cuda(config)
-        }
-        Provider::TensorRt => {
-            require_available::<ep::TensorRT>(provider)?;
-            let gpu = probe_gpu(provider, config)?;
-            let settings = &config.gpu;
-            let cache = match &settings.engine_cache {
-                Some(root) => {
-                    let cache = EngineCache::for_model(
-                        root,
-                        model,
-                        &gpu.slug(),
-                        &runtime::version(),
-                        settings.trt_fp16,
-                        config.profile.as_ref(),
-                    )?;
-                    cache.create()?;
-                    report.engine_cache = Some((cache.dir(), cache.has_engine()));
-                    Some(cache)
-                }
-                None => None,
-            };
-            report.gpu = Some(gpu);
-            let options = gpu_options::tensorrt_options(
-                settings,
-                cache.as_ref().map(EngineCache::dir).as_deref(),
-                cache.as_ref().map(EngineCache::timing_dir).as_deref(),
-                config.profile.as_ref(),
-            );
-            let trt = configured(ep::TensorRT::default(), &options);
-            // Nodes TensorRT cannot take run on CUDA rather than on the CPU.
-            return builder
-                .with_execution_providers([
-                    trt.build().error_on_failure(),
-                    cuda(config).error_on_failure(),
-                ])
-                .map_err(cannot_run);
-        }
-    };
-    builder
-        .with_execution_providers([dispatch.error_on_failure()])
-        .map_err(cannot_run)
-}
-
-fn probe_gpu(provider: Provider, config: &SessionConfig) -> Result<GpuInfo, Error> {
-    gpu::probe(gpu::DRIVER_LIBRARY, config.gpu.device_id)
-        .map_err(|e| Error::runtime(format!("the {provider} execution provider cannot run: {e}")))
-}
-
-fn cuda(config: &SessionConfig) -> ep::ExecutionProviderDispatch {
-    configured(ep::CUDA::default(), &gpu_options::cuda_options(&config.gpu)).build()
-}
-
-/// `provider` with each of `options` set.
-fn configured<E: ArbitrarilyConfigurableExecutionProvider>(provider: E, options: &Options) -> E {
-    options.iter().fold(provider, |p, (key, value)| {
-        p.with_arbitrary_config(key, value)
-    })
-}
-
-fn require_available<E: ep::ExecutionProvider>(provider: Provider) -> Result<(), Error> {
-    match E::is_available() {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::runtime(format!(
-            "the {provider} execution provider is not in this ONNX Runtime library \
-             (the CPU build is loaded); install the GPU build with scripts/setup.sh --gpu"
-        ))),
-        Err(e) => Err(Error::runtime(format!(
-            "the {provider} execution provider cannot run: {e}"
-        ))),
-    }
-}
-
-fn describe(session: &Session) -> Result<ModelDescription, Error> {
-    let inputs = session.inputs();
-    let input = match inputs {
-        [only] => only,
-        [] => return Err(Error::settings("the model has no input")),
-        _ => {
-            let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
-            return Err(Error::settings(format!(
-                "the model has {} inputs ({}); expected one image input [1,3,H,W]",
-                names.len(),
-                names.join(", ")
-            )));
-        }
-    };
-    let (is_float, shape) = tensor_info(input.dtype());
-    let input = InputSpec::validate(input.name(), is_float, &shape)?;
-    if session.outputs().is_empty() {
-        return Err(Error::settings("the model has no output"));
-    }
-    let outputs = session
-        .outputs()
-        .iter()
-        .map(|o| {
-            let (is_float, shape) = tensor_info(o.dtype());
-            OutputSpec {
-                name: o.name().to_owned(),
-                is_float,
-                shape,
-            }
-        })
-        .collect();
-    Ok(ModelDescription {
-        input,
-        outputs,
-        metadata: read_metadata(session)?,
-    })
-}
-
-fn tensor_info(dtype: &ValueType) -> (bool, Vec<i64>) {
-    match dtype {
-        ValueType::Tensor { ty, shape, .. } => (*ty == TensorElementType::Float32, shape.to_vec()),
-        _ => (false, Vec::new()),
-    }
-}
-
-fn read_metadata(session: &Session) -> Result<HashMap<String, String>, Error> {
-    let meta = session
-        .metadata()
-        .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
-    let keys = meta
-        .custom_keys()
-        .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
-    Ok(keys
-        .into_iter()
-        .filter_map(|k| meta.custom(&k).map(|v| (k, v)))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auto_tries_tensorrt_then_cuda_then_the_cpu_and_a_named_provider_alone() {
-        use Provider::*;
-        assert_eq!(candidates(ProviderChoice::Auto), [TensorRt, Cuda, Cpu]);
-        assert_eq!(candidates(ProviderChoice::Cpu), [Cpu]);
-        assert_eq!(candidates(ProviderChoice::Cuda), [Cuda]);
-        assert_eq!(candidates(ProviderChoice::TensorRt), [TensorRt]);
-    }
-
-    #[test]
-    fn load_errors_are_said_in_the_users_terms() {
-        let path = Path::new("/m/model.onnx");
-        let e = explain_load_error(
-            path,
-            "Load model from /m/model.onnx failed:Protobuf parsing failed.",
-        );
-        assert!(
-            e.message()
-                .starts_with("model file '/m/model.onnx' is not a valid ONNX model"),
-            "{e}"
-        );
-        let e = explain_load_error(
-            path,
-            "External data path validation failed for initializer: w. Error: x.cc:619 \
-             ValidateExternalDataPathFromDir External data path does not exist: \"/m/model.onnx.data\"",
-        );
-        assert!(
-            e.message().starts_with("model '/m/model.onnx' keeps its weights in 'model.onnx.data', which is not beside it (/m/model.onnx.data)"),
-            "{e}"
-        );
-        let e = explain_load_error(path, "something else");
-        assert_eq!(e, "could not load model '/m/model.onnx': something else");
-    }
 
     #[test]
     fn counts_nan_and_both_infinities_only() {
