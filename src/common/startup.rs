@@ -17,6 +17,36 @@ use crate::inference::{InferenceSession, Preprocessing, Provider, Runner, Sessio
 /// The structure name of the element message posted when a session starts.
 pub const PROVIDER_MESSAGE: &str = "autoencoder-provider";
 
+/// ONNX Runtime's own log, as a GStreamer debug category (`GST_DEBUG=onnxruntime:4`) instead
+/// of raw `[E:onnxruntime:...]` lines on stderr.
+static ORT_CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "onnxruntime",
+        gst::DebugColorFlags::empty(),
+        Some("ONNX Runtime's own log"),
+    )
+});
+
+/// Routes ONNX Runtime's log into [`ORT_CAT`] (before the environment is first made).
+fn route_runtime_log() {
+    // Only what the category would show is produced at all.
+    let least = match ORT_CAT.threshold() {
+        t if t >= gst::DebugLevel::Log => runtime::LogLevel::Verbose,
+        t if t >= gst::DebugLevel::Info => runtime::LogLevel::Info,
+        _ => runtime::LogLevel::Warning,
+    };
+    let sink = std::sync::Arc::new(|level, category: &str, location: &str, message: &str| {
+        let level = match level {
+            runtime::LogLevel::Verbose => gst::DebugLevel::Log,
+            runtime::LogLevel::Info => gst::DebugLevel::Info,
+            runtime::LogLevel::Warning => gst::DebugLevel::Warning,
+            runtime::LogLevel::Error | runtime::LogLevel::Fatal => gst::DebugLevel::Error,
+        };
+        gst::log_with_level!(*ORT_CAT, level, "[{category}] {location}: {message}");
+    });
+    runtime::set_log_sink(sink, least);
+}
+
 /// Loads the model the settings name and resolves its pre-processing, posting an element
 /// message (`autoencoder-provider`) that says which provider runs and what `auto` skipped.
 pub fn start_session(
@@ -24,6 +54,7 @@ pub fn start_session(
     cat: gst::DebugCategory,
     settings: &ModelSettings,
 ) -> Result<(InferenceSession, Preprocessing), gst::ErrorMessage> {
+    route_runtime_log();
     let path = settings.model_file.clone().unwrap_or_default();
     let config = settings.session_config();
     let session = InferenceSession::load(&path, &config).map_err(|e| error_message(&e))?;

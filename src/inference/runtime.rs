@@ -8,9 +8,10 @@
 
 use super::error::Error;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::environment::Environment;
+pub use ort::logging::LogLevel;
 
 /// The environment variable that names the ONNX Runtime library explicitly.
 pub const DYLIB_ENV_VAR: &str = "ORT_DYLIB_PATH";
@@ -39,6 +40,26 @@ pub fn library_location() -> Option<&'static str> {
     LOADED_FROM.get().map(String::as_str)
 }
 
+/// Where ONNX Runtime's own log lines go: (severity, category, code location, message).
+pub type LogSink = Arc<dyn Fn(LogLevel, &str, &str, &str) + Send + Sync>;
+
+static LOG_SINK: OnceLock<(LogSink, LogLevel)> = OnceLock::new();
+
+/// Sends ONNX Runtime's own log lines of `level` and above to `sink` instead of stderr (the
+/// GStreamer elements send them to the `onnxruntime` debug category). Takes effect for the
+/// environment created next; the first sink set stays. Returns whether this one was taken.
+pub fn set_log_sink(sink: LogSink, level: LogLevel) -> bool {
+    LOG_SINK.set((sink, level)).is_ok()
+}
+
+/// The least severe ONNX Runtime log line sessions produce: the sink's level, else warnings.
+/// (Sessions would otherwise format verbose lines at every run for a sink that drops them.)
+pub fn log_level() -> LogLevel {
+    LOG_SINK
+        .get()
+        .map_or(LogLevel::Warning, |(_, level)| *level)
+}
+
 /// Returns the shared environment, loading the ONNX Runtime library on first use.
 ///
 /// A failed load is not remembered: a later call (e.g. after the user installed the library)
@@ -48,8 +69,14 @@ pub fn environment() -> Result<Environment, Error> {
     if let Some(env) = env.as_ref() {
         return Ok(env.clone());
     }
-    let (builder, location) = load_library()?;
+    let (mut builder, location) = load_library()?;
     let _ = LOADED_FROM.set(location);
+    if let Some((sink, _)) = LOG_SINK.get() {
+        let sink = Arc::clone(sink);
+        builder = builder.with_logger(Arc::new(move |level, category, _id, location, message| {
+            sink(level, category, location, message)
+        }));
+    }
     let built = builder.with_name("gstautoencoder").build().map_err(|e| {
         Error::runtime(format!(
             "could not create the ONNX Runtime environment: {e}"

@@ -388,6 +388,8 @@ fn configure(builder: SessionBuilder, config: &SessionConfig) -> Result<SessionB
         // 10-20% slower on this project's models; treating them as zero changes no output
         // beyond the reference tests' 1e-4.
         .with_flush_to_zero()
+        .map_err(|e| Error::runtime(e.to_string()))?
+        .with_log_level(runtime::log_level())
         .map_err(|e| Error::runtime(e.to_string()))?;
     if config.threads > 0 {
         builder
