@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command, from a fresh Debian 12 machine with Rust: sets up what is needed, then
-# checks formatting, dependencies (cargo-deny) and lints, runs every test (the committed models'
+# checks formatting, dependencies (cargo-deny), lints and the API docs, runs every test (the committed models'
 # checks included), and runs the Rust example to the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ cargo fmt --all -- --check
 # when missing. The advisory check needs github.com: scripts/deny.sh advisories, by hand.
 scripts/deny.sh
 cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
+# The API docs build without a warning (broken links, shapes read as links).
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked --features fault-injection
 # The training code's own tests: they need torch and skip, saying so, where it is missing.
 python3 -m unittest discover -v -s models/tests -t .

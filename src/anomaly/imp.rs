@@ -29,7 +29,12 @@ use crate::inference::model::ModelDescription;
 use crate::inference::resize::Resizer;
 use crate::inference::{Error, ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
 
+/// The name of the custom meta on every output buffer: a structure with `score` (f64, in
+/// units of `error-scale`), `threshold` (f64), `anomalous` (bool: score >= threshold) and
+/// `timestamp` (the buffer's PTS).
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderAnomalyMeta";
+/// The structure name of the element message posted each time the score crosses `threshold`
+/// (either way); same fields as the meta.
 pub const MESSAGE_NAME: &str = "autoencoder-anomaly";
 const MODEL_KIND: &str = "anomaly";
 
@@ -42,12 +47,16 @@ const DEFAULT_INTERVAL: u32 = 1;
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstAutoencoderAnomalyOutput")]
+/// What `onnxanomaly` writes into the stream (its `output` property).
 pub enum Output {
+    /// The error heatmap blended over the frame with `alpha` (the default).
     #[default]
     #[enum_value(name = "Heatmap blended over the frame with 'alpha'", nick = "overlay")]
     Overlay,
+    /// The heatmap alone, over black.
     #[enum_value(name = "The heatmap alone", nick = "heatmap")]
     Heatmap,
+    /// A GRAY8 error map: 0 at no error, 255 at `max-error` and above.
     #[enum_value(name = "A GRAY8 error map (255 at max-error)", nick = "error")]
     Error,
 }
@@ -156,6 +165,7 @@ struct Own {
 
 type State = Started<AnomalyTask, Own>;
 
+/// The element's implementation: its settings, and the inference state while started.
 #[derive(Default)]
 pub struct Anomaly {
     settings: Mutex<Settings>,
@@ -637,6 +647,7 @@ fn prepare(
     Ok(AnomalyTask::new(pre, error_scale, contract.ssim_weight))
 }
 
+/// Registers the custom meta (copied along with buffer copies).
 pub(super) fn register_meta() {
     analysis::register_structure_meta(META_NAME);
 }

@@ -69,6 +69,8 @@ pub fn transform_caps(
     }
 }
 
+/// The packed image of a mapped RGB-family `frame` (plane 0) as the core reads it; a format
+/// that is not packed RGB is `NotNegotiated`.
 pub fn image_ref<'a>(
     frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
     info: &gst_video::VideoInfo,
@@ -82,6 +84,8 @@ pub fn image_ref<'a>(
     })
 }
 
+/// The writable packed image of a mapped RGB-family `frame` (plane 0); a format that is not
+/// packed RGB is `NotNegotiated`.
 pub fn image_mut<'a>(
     frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     info: &gst_video::VideoInfo,

@@ -12,16 +12,20 @@ use gst::prelude::*;
 /// How much slower than reported inference may get before the pipeline is told.
 const REPORT_MARGIN: f64 = 1.25;
 
+/// The latency an element last reported (0 until a measurement), shared between the
+/// streaming thread and query handling.
 #[derive(Debug, Default)]
 pub struct ReportedLatency {
     nanos: AtomicU64,
 }
 
 impl ReportedLatency {
+    /// The latency reported now.
     pub fn get(&self) -> gst::ClockTime {
         gst::ClockTime::from_nseconds(self.nanos.load(Ordering::Relaxed))
     }
 
+    /// Back to 0 (at start, before anything is measured).
     pub fn reset(&self) {
         self.nanos.store(0, Ordering::Relaxed);
     }

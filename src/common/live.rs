@@ -115,6 +115,8 @@ where
     fn inference_idle(&self) -> bool;
 }
 
+/// An element's frame schedule: QoS and pipelining state, counters, and its reported latency
+/// (see the module docs).
 #[derive(Debug, Default)]
 pub struct Schedule {
     inner: Mutex<Inner>,
@@ -150,6 +152,7 @@ struct Inner {
 }
 
 impl Schedule {
+    /// The latency this element reports in LATENCY queries.
     pub fn latency(&self) -> &ReportedLatency {
         &self.latency
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::inference::{Runner, Task};
 
+/// The once-per-run NaN/Inf warning: posted at most once between two resets.
 #[derive(Debug, Default)]
 pub struct NonFiniteWarning {
     posted: AtomicBool,

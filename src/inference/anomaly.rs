@@ -18,8 +18,11 @@ const SMOOTH_SIGMA: f32 = 1.0;
 /// A per-pixel error map in units of `error_scale`, row-major.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorMap {
+    /// Columns of the map.
     pub width: usize,
+    /// Rows of the map.
     pub height: usize,
+    /// `width * height` errors, row-major; 1.0 is the error level of normal data, 0 is none.
     pub values: Vec<f32>,
     /// Planes reused from frame to frame so that computing allocates nothing once sized.
     scratch: Scratch,
@@ -39,9 +42,13 @@ struct Scratch {
 /// A planar 3-channel image at model resolution, with its plane size and, per channel, the
 /// `scale` and `offset` that bring its values into 0..1 (`v * scale + offset`).
 pub struct Planes<'a> {
+    /// The tensor `[1,3,plane_height,plane_width]`, planar: all of channel 0, then 1, then 2.
     pub values: &'a [f32],
+    /// Columns of each plane.
     pub plane_width: usize,
+    /// Rows of each plane.
     pub plane_height: usize,
+    /// Per channel, `(scale, offset)` such that `v * scale + offset` is in 0..1.
     pub to_unit: [(f32, f32); 3],
 }
 

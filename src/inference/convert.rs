@@ -9,13 +9,16 @@ use super::model::Preprocessing;
 /// Where R, G and B sit inside one packed pixel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PixelLayout {
+    /// Bytes of one pixel: 3 or 4 (the converters handle no other size).
     pub bytes_per_pixel: usize,
     /// Byte offsets of R, G and B inside a pixel.
     pub rgb_offsets: [usize; 3],
 }
 
 impl PixelLayout {
+    /// RGB, 3 bytes a pixel.
     pub const RGB: Self = Self::new(3, [0, 1, 2]);
+    /// BGR, 3 bytes a pixel.
     pub const BGR: Self = Self::new(3, [2, 1, 0]);
     /// RGBA and RGBx.
     pub const RGBA: Self = Self::new(4, [0, 1, 2]);
@@ -26,6 +29,7 @@ impl PixelLayout {
     /// ABGR and xBGR.
     pub const ABGR: Self = Self::new(4, [3, 2, 1]);
 
+    /// A layout of `bytes_per_pixel` (3 or 4) bytes with R, G and B at `rgb_offsets`.
     pub const fn new(bytes_per_pixel: usize, rgb_offsets: [usize; 3]) -> Self {
         Self {
             bytes_per_pixel,
@@ -42,24 +46,37 @@ impl PixelLayout {
 /// A read-only packed image.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageRef<'a> {
+    /// The pixels, row after row, `stride` bytes apart; at least
+    /// `(height - 1) * stride + layout.row_bytes(width)` bytes.
     pub data: &'a [u8],
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Bytes from the start of one row to the next (at least `layout.row_bytes(width)`).
     pub stride: usize,
+    /// Where R, G and B sit in a pixel.
     pub layout: PixelLayout,
 }
 
 /// A writable packed image.
 #[derive(Debug)]
 pub struct ImageMut<'a> {
+    /// The pixels, row after row, `stride` bytes apart; at least
+    /// `(height - 1) * stride + layout.row_bytes(width)` bytes.
     pub data: &'a mut [u8],
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Bytes from the start of one row to the next (at least `layout.row_bytes(width)`).
     pub stride: usize,
+    /// Where R, G and B sit in a pixel.
     pub layout: PixelLayout,
 }
 
 impl ImageMut<'_> {
+    /// A read-only view of the same pixels.
     pub fn as_ref(&self) -> ImageRef<'_> {
         ImageRef {
             data: self.data,
@@ -87,6 +104,8 @@ pub struct InputEncoder {
 }
 
 impl InputEncoder {
+    /// The encoder for `p`: value range, channel order, mean and std
+    /// (`value = (level / 255 * full_scale - mean) / std`).
     pub fn new(p: &Preprocessing) -> Self {
         let scale = p.input_range.full_scale() / 255.0;
         let mut lut = Box::new([[0.0f32; 256]; 3]);
@@ -167,6 +186,8 @@ pub struct OutputDecoder {
 }
 
 impl OutputDecoder {
+    /// The decoder for `p`: output value range and channel order (levels outside 0..=255 are
+    /// clamped when written, NaN as 0).
     pub fn new(p: &Preprocessing) -> Self {
         let mut plane_of = [0; 3];
         for (c, _) in plane_of.into_iter().enumerate() {
@@ -179,7 +200,8 @@ impl OutputDecoder {
     }
 
     /// Writes the top-left `image.width` x `image.height` of `tensor` (planar, 3 x
-    /// `tensor_height` x `tensor_width`) into `image`, blended with the original by `strength`.
+    /// `tensor_height` x `tensor_width`) into `image`, blended with the original by `strength`
+    /// (0..=1: 0 keeps the original, 1 writes the output alone).
     pub fn decode(
         &self,
         tensor: &[f32],

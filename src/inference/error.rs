@@ -35,6 +35,7 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `kind` with `message` (what went wrong and, where there is one, the remedy).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -42,34 +43,42 @@ impl Error {
         }
     }
 
+    /// An [`ErrorKind::NotFound`] error.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
 
+    /// An [`ErrorKind::Unreadable`] error.
     pub fn unreadable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unreadable, message)
     }
 
+    /// An [`ErrorKind::Runtime`] error.
     pub fn runtime(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Runtime, message)
     }
 
+    /// An [`ErrorKind::Settings`] error.
     pub fn settings(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Settings, message)
     }
 
+    /// An [`ErrorKind::Inference`] error.
     pub fn inference(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Inference, message)
     }
 
+    /// An [`ErrorKind::Thread`] error.
     pub fn thread(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Thread, message)
     }
 
+    /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// The message (the same text as `Display` writes).
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -12,7 +12,9 @@ pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
 /// One GPU as the driver describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuInfo {
+    /// The index the driver (and `device-id`) gives the GPU.
     pub device_id: i32,
+    /// The driver's name for it, e.g. `NVIDIA H100 80GB HBM3`.
     pub name: String,
     /// Compute capability, e.g. (9, 0) for an H100.
     pub compute_capability: (i32, i32),

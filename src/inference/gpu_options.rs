@@ -39,11 +39,13 @@ impl ConvAlgoSearch {
 /// The GPU settings an element passes on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GpuSettings {
+    /// The CUDA device ordinal the providers run on (0: the first GPU).
     pub device_id: i32,
     /// TensorRT builds fp16 kernels where the GPU has them.
     pub trt_fp16: bool,
     /// Root of the TensorRT engine cache (None: engines are rebuilt at every start).
     pub engine_cache: Option<PathBuf>,
+    /// How the CUDA provider's cuDNN picks convolution algorithms.
     pub conv_algo_search: ConvAlgoSearch,
     /// The CUDA memory arena's limit in MiB (0: no limit).
     pub memory_limit_mib: u64,
@@ -88,8 +90,11 @@ pub fn cuda_options(settings: &GpuSettings) -> Options {
 /// caps change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShapeProfile {
+    /// The name of the model's image input.
     pub input: String,
+    /// Width of the input tensor, the `W` of `[1,3,H,W]`.
     pub width: usize,
+    /// Height of the input tensor, the `H` of `[1,3,H,W]`.
     pub height: usize,
 }
 
@@ -162,6 +167,7 @@ impl EngineCache {
         })
     }
 
+    /// This model's engine folder: `root/key`.
     pub fn dir(&self) -> PathBuf {
         self.root.join(&self.key)
     }

@@ -14,7 +14,10 @@ use super::tensor_input::TensorLayout;
 /// The frame's part of an image output: planar values, 3 x height x width.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedImage {
+    /// `3 * size.height * size.width` values in the model's output range and channel order,
+    /// plane after plane, each row-major.
     pub values: Vec<f32>,
+    /// Width and height of each plane.
     pub size: Size,
 }
 
@@ -81,6 +84,7 @@ pub struct ImageOutput {
 }
 
 impl ImageOutput {
+    /// An output for a model pre-processed by `pre` (its output range and channel order).
     pub fn new(pre: &Preprocessing) -> Self {
         Self {
             decoder: OutputDecoder::new(pre),
@@ -90,7 +94,8 @@ impl ImageOutput {
         }
     }
 
-    /// Writes `image` over `frame`, resized to it if needed, blended by `strength`.
+    /// Writes `image` over `frame`, resized to it if needed, blended by `strength` (0..=1: 0
+    /// keeps the frame, 1 writes the image alone).
     pub fn draw(
         &mut self,
         image: &DecodedImage,

@@ -72,7 +72,9 @@ impl ValueRange {
 /// The order of the colour channels in the tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelOrder {
+    /// Red, green, blue (channel 0 is red).
     Rgb,
+    /// Blue, green, red (OpenCV's order; channel 0 is blue).
     Bgr,
 }
 
@@ -99,12 +101,15 @@ impl ChannelOrder {
 /// How pixels become input values and image outputs become pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocessing {
+    /// The value range of the input tensor before mean and std.
     pub input_range: ValueRange,
     /// Per RGB component, in `input_range` units.
     pub mean: [f32; 3],
     /// Per RGB component, in `input_range` units; all > 0.
     pub std: [f32; 3],
+    /// The channel order of the input and image output tensors.
     pub channel_order: ChannelOrder,
+    /// The value range of an image output.
     pub output_range: ValueRange,
     /// Dynamic H and W are padded up to a multiple of this.
     pub size_multiple: usize,
@@ -126,11 +131,17 @@ impl Default for Preprocessing {
 /// Values the user set to override the model's metadata; `None` means "as the model says".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PreprocessingOverrides {
+    /// Replaces metadata `input_range`.
     pub input_range: Option<ValueRange>,
+    /// Replaces metadata `mean` (RGB, in input-range units).
     pub mean: Option<[f32; 3]>,
+    /// Replaces metadata `std` (RGB, in input-range units, all > 0).
     pub std: Option<[f32; 3]>,
+    /// Replaces metadata `channel_order`.
     pub channel_order: Option<ChannelOrder>,
+    /// Replaces metadata `output_range`.
     pub output_range: Option<ValueRange>,
+    /// Replaces metadata `size_multiple` (>= 1).
     pub size_multiple: Option<usize>,
 }
 
@@ -265,11 +276,14 @@ fn parse_size_multiple(key: &str, value: &str) -> Result<usize, Error> {
 /// A spatial dimension of a model tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dim {
+    /// A fixed size.
     Fixed(usize),
+    /// Any size (a symbolic or -1 dimension in the model).
     Dynamic,
 }
 
 impl Dim {
+    /// An ONNX dimension: positive is fixed, zero or negative is dynamic.
     pub fn from_onnx(d: i64) -> Self {
         if d > 0 {
             Dim::Fixed(d as usize)
@@ -300,8 +314,11 @@ pub fn format_shape(shape: &[i64]) -> String {
 /// The model's single image input, validated to be float `[N,3,H,W]` with N 1 or dynamic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSpec {
+    /// The input's name in the graph.
     pub name: String,
+    /// Its height `H`.
     pub height: Dim,
+    /// Its width `W`.
     pub width: Dim,
 }
 
@@ -341,8 +358,11 @@ impl InputSpec {
 /// One output of the model, as declared (dynamic dimensions as -1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputSpec {
+    /// The output's name in the graph.
     pub name: String,
+    /// Whether its elements are float32.
     pub is_float: bool,
+    /// Its shape, with dynamic dimensions as -1.
     pub shape: Vec<i64>,
 }
 
@@ -366,8 +386,11 @@ impl OutputSpec {
 /// Everything the elements need to know about a loaded model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelDescription {
+    /// The image input.
     pub input: InputSpec,
+    /// The outputs, in graph order (the elements read the first).
     pub outputs: Vec<OutputSpec>,
+    /// The model's `metadata_props` (see [`keys`]).
     pub metadata: HashMap<String, String>,
 }
 

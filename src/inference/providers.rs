@@ -20,20 +20,27 @@ pub enum ProviderChoice {
     /// TensorRT, then CUDA, then CPU: the first that works, reported.
     #[default]
     Auto,
+    /// The CPU provider only.
     Cpu,
+    /// CUDA only: an error if it cannot run.
     Cuda,
+    /// TensorRT (with CUDA for the nodes TensorRT cannot take) only: an error if it cannot run.
     TensorRt,
 }
 
 /// A provider that actually runs a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
+    /// ONNX Runtime's CPU provider.
     Cpu,
+    /// The CUDA provider.
     Cuda,
+    /// The TensorRT provider (with CUDA for the nodes TensorRT cannot take).
     TensorRt,
 }
 
 impl Provider {
+    /// The provider's name as the `execution-provider` property spells it.
     pub fn name(self) -> &'static str {
         match self {
             Provider::Cpu => "cpu",
@@ -52,7 +59,9 @@ impl fmt::Display for Provider {
 /// A provider that was tried and could not run, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SkippedProvider {
+    /// The provider `auto` tried.
     pub provider: Provider,
+    /// Why it could not run.
     pub reason: Error,
 }
 

@@ -23,11 +23,14 @@ impl Default for Resizer {
 /// A tightly packed RGB image size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
 }
 
 impl Size {
+    /// Bytes of a tightly packed RGB image of this size: `width * height * 3`.
     pub fn rgb_len(self) -> usize {
         self.width * self.height * 3
     }

@@ -34,7 +34,10 @@ pub trait Task: Send + 'static {
 
 /// The newest result: its generation counts finished inferences (0: none yet).
 pub struct Latest<'a, O> {
+    /// The result of the latest finished inference.
     pub output: &'a O,
+    /// How many inferences have finished, this one included (1 or more; a new value means a
+    /// new result, so what was derived from the previous one is stale).
     pub generation: u64,
 }
 
@@ -62,6 +65,8 @@ impl<T: Task> Engine<T> {
     }
 }
 
+/// Runs a model and keeps the newest result of `T`: on the caller's thread
+/// ([`Runner::blocking`]) or on a thread of its own ([`Runner::background`]).
 pub struct Runner<T: Task> {
     mode: Mode<T>,
     /// Rebuilds the session for an input size (TensorRT's shape profile), when set.

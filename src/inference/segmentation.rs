@@ -19,8 +19,12 @@ pub enum BinaryScores {
 /// A class id per pixel, row-major.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClassMap {
+    /// Columns of the map.
     pub width: usize,
+    /// Rows of the map.
     pub height: usize,
+    /// `width * height` class ids, row-major; each below the model's class count K (1 <= K <=
+    /// 256; a binary model gives 0 for background and 1 for foreground).
     pub ids: Vec<u8>,
     /// Scratch: the best score so far in the current row and its class (kept to avoid a
     /// per-frame allocation).
@@ -222,6 +226,7 @@ impl Palette {
         Self(colours)
     }
 
+    /// The RGB colour of `class` (white for a class past the palette's end).
     pub fn colour(&self, class: u8) -> [u8; 3] {
         self.0
             .get(class as usize)

@@ -23,9 +23,13 @@ use std::fmt;
 /// Graph optimisation, named as GStreamer's onnxinference names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Optimization {
+    /// No graph optimisation.
     DisableAll,
+    /// Basic optimisations (constant folding, redundant nodes).
     Basic,
+    /// Basic and extended (node fusions).
     Extended,
+    /// Everything, including layout optimisations (the default).
     #[default]
     All,
 }
@@ -44,9 +48,11 @@ impl From<Optimization> for GraphOptimizationLevel {
 /// How to build a session.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SessionConfig {
+    /// The provider to run on (never a silent fallback).
     pub provider: ProviderChoice,
     /// Intra-op threads; 0 lets ONNX Runtime decide.
     pub threads: usize,
+    /// Graph optimisation level.
     pub optimization: Optimization,
     /// Whether idle intra-op threads spin (burning CPU for a little lower latency). Off by
     /// default: on this project's benchmark it did not help and it steals cores from the
@@ -175,6 +181,7 @@ impl InferenceSession {
         unreachable!("the CPU provider is the last candidate and always returns")
     }
 
+    /// The model's input, outputs and metadata.
     pub fn description(&self) -> &ModelDescription {
         &self.description
     }
@@ -273,8 +280,11 @@ impl InferenceSession {
 
 /// One inference: the input the model saw and its first output.
 pub struct RunOutput<'a> {
+    /// The input tensor, planar `[1,3,H,W]`.
     pub input: &'a [f32],
+    /// The first output's shape.
     pub shape: &'a [i64],
+    /// The first output's values, in row-major order of `shape`.
     pub values: &'a [f32],
     /// How many output values are NaN or infinite. The tasks clamp them (NaN as 0, infinities
     /// to the ends of the range) so that frames stay valid; the element warns about them.

@@ -33,6 +33,8 @@ pub struct TensorLayout {
     pub content: Size,
 }
 
+/// Fills the model's input tensor `[1,3,H,W]` from frames, as the model's input size and
+/// pre-processing say, keeping its buffers between frames of the same size.
 pub struct TensorInput {
     encoder: InputEncoder,
     geometry: Geometry,

@@ -27,9 +27,12 @@ use crate::inference::segmentation::{
 };
 use crate::inference::{Error, ImageRef, RunOutput, Task, TensorLayout};
 
-/// The name of the custom meta on every output buffer.
+/// The name of the custom meta on every output buffer: a structure with `class-names` (an
+/// array of strings) and `fractions` (an array of f64: per class, the share of the frame's
+/// pixels in 0..=1).
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderSegmentationMeta";
-/// The structure name of the bus message `post-messages` posts.
+/// The structure name of the element message `post-messages` posts on every buffer: the
+/// meta's fields plus `timestamp` (the buffer's PTS).
 pub const MESSAGE_NAME: &str = "autoencoder-segmentation";
 const MODEL_KIND: &str = "segmentation";
 
@@ -40,15 +43,19 @@ const DEFAULT_INTERVAL: u32 = 1;
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstAutoencoderSegmentationOutput")]
+/// What `onnxsegmentation` writes into the stream (its `output` property).
 pub enum Output {
+    /// Class colours blended over the frame with `alpha` (the default).
     #[default]
     #[enum_value(
         name = "Class colours blended over the frame with 'alpha'",
         nick = "overlay"
     )]
     Overlay,
+    /// The colour mask alone.
     #[enum_value(name = "The colour mask alone", nick = "mask")]
     Mask,
+    /// A GRAY8 frame whose every byte is the pixel's class id.
     #[enum_value(name = "A GRAY8 frame of class ids", nick = "classes")]
     Classes,
 }
@@ -128,6 +135,7 @@ struct Own {
 
 type State = Started<SegmentationTask, Own>;
 
+/// The element's implementation: its settings, and the inference state while started.
 #[derive(Default)]
 pub struct Segmentation {
     settings: Mutex<Settings>,
@@ -537,7 +545,6 @@ impl Segmentation {
     }
 }
 
-/// Registers the custom meta (copied along with buffer copies).
 impl Scheduled for Segmentation {
     fn schedule(&self) -> &live::Schedule {
         &self.core.schedule
@@ -598,6 +605,7 @@ fn prepare(
     Ok((own, contract.scores))
 }
 
+/// Registers the custom meta (copied along with buffer copies).
 pub(super) fn register_meta() {
     analysis::register_structure_meta(META_NAME);
 }

@@ -67,6 +67,7 @@ impl Task for StyleTask {
 /// What the element keeps of its own while started: how the output goes into frames.
 type State = Started<StyleTask, ImageOutput>;
 
+/// The element's implementation: its settings, and the inference state while started.
 #[derive(Default)]
 pub struct StyleTransfer {
     settings: Mutex<Settings>,
