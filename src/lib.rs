@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 #![allow(clippy::non_send_fields_in_send_ty, unused_doc_comments)]
+#![warn(missing_docs)]
 
 //! GStreamer elements that run ONNX convolutional autoencoders through ONNX Runtime on every
 //! video frame: `onnxstyletransfer` (image-to-image), `onnxsegmentation` (class overlays, masks
