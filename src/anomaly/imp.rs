@@ -387,11 +387,7 @@ impl BaseTransformImpl for Anomaly {
         decide_query: Option<&gst::query::Allocation>,
         query: &mut gst::query::Allocation,
     ) -> Result<(), gst::LoggableError> {
-        // As a VideoFilter: when not in place (GRAY8 output; in place the query goes
-        // downstream), frames of any stride are read through their VideoMeta.
-        if decide_query.is_some() {
-            query.add_allocation_meta::<gst_video::VideoMeta>(None);
-        }
+        analysis::propose_video_meta(decide_query, query);
         self.parent_propose_allocation(decide_query, query)
     }
 

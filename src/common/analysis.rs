@@ -181,3 +181,15 @@ pub fn output_size(othercaps: &gst::Caps) -> Option<usize> {
         .ok()
         .map(|info| info.size())
 }
+
+/// As a VideoFilter does: when the element does not work in place (GRAY8 output; in place,
+/// `decide_query` is None and the query goes downstream), it reads frames of any stride
+/// through their VideoMeta, so it says so.
+pub fn propose_video_meta(
+    decide_query: Option<&gst::query::Allocation>,
+    query: &mut gst::query::Allocation,
+) {
+    if decide_query.is_some() {
+        query.add_allocation_meta::<gst_video::VideoMeta>(None);
+    }
+}
