@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns benches/pipeline.sh's CSV into the README's table (medians of the repetitions) and a
+"""Turns benches/pipeline.sh's CSV into the table of docs/performance.md (medians of the repetitions) and a
 plot. Usage: python3 benches/report.py target/bench/pipeline.csv [--plot docs/performance.png]"""
 import argparse
 import csv
