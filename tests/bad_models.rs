@@ -266,6 +266,11 @@ fn malformed_metadata_names_the_key() {
             "anomaly_ssim_weight_2.onnx",
             "metadata key 'error_ssim_weight' is 2; expected a number from 0 to 1",
         ),
+        (
+            "onnxsegmentation",
+            "non_utf8_kind.onnx",
+            "metadata key 'kind' has a value that is not valid UTF-8 text",
+        ),
     ];
     for (element, fixture, expected) in cases {
         assert_error(element, &f(fixture), expected);

@@ -633,10 +633,16 @@ fn read_metadata(session: &Session) -> Result<HashMap<String, String>, Error> {
     let keys = meta
         .custom_keys()
         .map_err(|e| Error::settings(format!("cannot read metadata: {e}")))?;
-    Ok(keys
-        .into_iter()
-        .filter_map(|k| meta.custom(&k).map(|v| (k, v)))
-        .collect())
+    // A key listed without a value is one whose value is not UTF-8 (ort reads it as None):
+    // refused, never dropped (a `kind` of invalid bytes would otherwise skip the kind check).
+    keys.into_iter()
+        .map(|k| match meta.custom(&k) {
+            Some(v) => Ok((k, v)),
+            None => Err(Error::settings(format!(
+                "metadata key '{k}' has a value that is not valid UTF-8 text"
+            ))),
+        })
+        .collect()
 }
 
 #[cfg(test)]
