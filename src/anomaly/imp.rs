@@ -276,7 +276,7 @@ impl ObjectImpl for Anomaly {
             "error-scale" => s.error_scale = get(),
             "score-percentile" => s.live.score_percentile = get(),
             "interval" => s.live.interval = value.get().expect("type checked upstream"),
-            _ => s.model.set(name, value),
+            _ => s.model.set(name, value, &self.obj().name()),
         }
         gst::info!(
             CAT,

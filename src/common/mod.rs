@@ -10,6 +10,7 @@ pub mod live;
 pub mod model_settings;
 pub mod non_finite;
 pub mod startup;
+pub mod strings;
 
 use gst_video::VideoFormat;
 

@@ -11,6 +11,7 @@ use gst::prelude::*;
 use super::enums::{
     ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, OptimizationLevel, RangeSetting,
 };
+use super::strings;
 use crate::inference::Error;
 use crate::inference::gpu_options::GpuSettings;
 use crate::inference::model::parse_triplet;
@@ -213,14 +214,17 @@ impl ModelSettings {
         ]
     }
 
-    pub fn set(&mut self, name: &str, value: &glib::Value) {
-        let path = |v: &glib::Value| {
-            v.get::<Option<String>>()
-                .expect("type checked upstream")
-                .filter(|s| !s.is_empty())
+    /// Sets property `name` of element `element` (named in a warning when a text property
+    /// gets bytes that are not UTF-8: the previous value stays).
+    pub fn set(&mut self, name: &str, value: &glib::Value, element: &str) {
+        let text = |v: &glib::Value, previous: &Option<String>| {
+            strings::text_of(v).unwrap_or_else(|()| {
+                strings::warn_not_text(element, name);
+                previous.clone()
+            })
         };
         match name {
-            "model-file" => self.model_file = path(value).map(PathBuf::from),
+            "model-file" => self.model_file = strings::path_of(value),
             "execution-provider" => {
                 self.execution_provider = value.get().expect("type checked upstream")
             }
@@ -229,7 +233,7 @@ impl ModelSettings {
             "optimization-level" => {
                 self.optimization_level = value.get().expect("type checked upstream")
             }
-            "trt-engine-cache" => self.trt_engine_cache = path(value).map(PathBuf::from),
+            "trt-engine-cache" => self.trt_engine_cache = strings::path_of(value),
             "trt-fp16" => self.trt_fp16 = value.get().expect("type checked upstream"),
             "cuda-conv-algo-search" => {
                 self.cuda_conv_algo_search = value.get().expect("type checked upstream")
@@ -238,8 +242,8 @@ impl ModelSettings {
             "input-range" => self.input_range = value.get().expect("type checked upstream"),
             "output-range" => self.output_range = value.get().expect("type checked upstream"),
             "channel-order" => self.channel_order = value.get().expect("type checked upstream"),
-            "mean" => self.mean = path(value),
-            "std" => self.std = path(value),
+            "mean" => self.mean = text(value, &self.mean),
+            "std" => self.std = text(value, &self.std),
             "size-multiple" => self.size_multiple = value.get().expect("type checked upstream"),
             "inference-scale" => self.inference_scale = value.get().expect("type checked upstream"),
             "non-blocking" => self.non_blocking = value.get().expect("type checked upstream"),
@@ -251,14 +255,13 @@ impl ModelSettings {
     }
 
     pub fn get(&self, name: &str) -> glib::Value {
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         match name {
-            "model-file" => path(&self.model_file).to_value(),
+            "model-file" => strings::path_value(self.model_file.as_deref()),
             "execution-provider" => self.execution_provider.to_value(),
             "device-id" => self.device_id.to_value(),
             "threads" => self.threads.to_value(),
             "optimization-level" => self.optimization_level.to_value(),
-            "trt-engine-cache" => path(&self.trt_engine_cache).to_value(),
+            "trt-engine-cache" => strings::path_value(self.trt_engine_cache.as_deref()),
             "trt-fp16" => self.trt_fp16.to_value(),
             "cuda-conv-algo-search" => self.cuda_conv_algo_search.to_value(),
             "gpu-mem-limit" => self.gpu_mem_limit.to_value(),

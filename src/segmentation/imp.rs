@@ -20,7 +20,9 @@ use gst_base::subclass::prelude::*;
 use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
-use crate::common::{SharedF32, analysis, error_message, refuse_while_running, sync_controlled};
+use crate::common::{
+    SharedF32, analysis, error_message, refuse_while_running, strings, sync_controlled,
+};
 use crate::inference::model::ModelDescription;
 use crate::inference::segmentation::{
     BinaryScores, ClassMap, Palette, class_fractions, draw_classes,
@@ -236,19 +238,17 @@ impl ObjectImpl for Segmentation {
             "transparent-background" => {
                 s.live.transparent_background = value.get().expect("type checked upstream")
             }
-            "palette" => {
-                s.palette = value
-                    .get::<Option<String>>()
-                    .expect("type checked upstream")
-                    .filter(|p| !p.is_empty())
-            }
+            "palette" => match strings::text_of(value) {
+                Ok(palette) => s.palette = palette,
+                Err(()) => strings::warn_not_text(&self.obj().name(), name),
+            },
             "threshold" => {
                 s.live.threshold = value.get().expect("type checked upstream");
                 self.threshold.set(s.live.threshold as f32);
             }
             "interval" => s.live.interval = value.get().expect("type checked upstream"),
             "post-messages" => s.live.post_messages = value.get().expect("type checked upstream"),
-            _ => s.model.set(name, value),
+            _ => s.model.set(name, value, &self.obj().name()),
         }
         gst::info!(
             CAT,

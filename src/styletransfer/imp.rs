@@ -137,7 +137,7 @@ impl ObjectImpl for StyleTransfer {
         match name {
             "strength" => settings.strength = value.get().expect("type checked upstream"),
             "interval" => settings.interval = value.get().expect("type checked upstream"),
-            _ => settings.model.set(name, value),
+            _ => settings.model.set(name, value, &self.obj().name()),
         }
         gst::info!(
             CAT,

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! What a C program may hand the elements that Rust code must not choke on: string properties
+//! whose bytes are not UTF-8 (Linux file names are bytes). A panic in a GObject vfunc aborts the
+//! host process, so each case runs in a child process and the parent checks that it survived.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use common::*;
+use gst::prelude::*;
+
+const CHILD: &str = "GSTAUTOENCODER_TEST_CHILD";
+
+/// Runs test `name` again in a child process (with every debug log of ours on, so that logging
+/// the values is exercised too) and fails unless it exits cleanly. Returns false in the child,
+/// which then runs the case itself.
+fn in_child_process(name: &str) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return false;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("GST_DEBUG", "onnx*:7")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the process running {name} ended with {status}"
+    );
+    true
+}
+
+/// A string value holding `bytes` as they are.
+fn raw_string(bytes: &[u8]) -> gst::glib::Value {
+    gstautoencoder_test_value(bytes)
+}
+
+fn gstautoencoder_test_value(bytes: &[u8]) -> gst::glib::Value {
+    use gst::glib::translate::ToGlibPtrMut;
+    let c = std::ffi::CString::new(bytes).unwrap();
+    let mut value = gst::glib::Value::for_value_type::<String>();
+    // SAFETY: a string value; g_value_set_string copies the NUL-terminated bytes.
+    unsafe { gst::glib::gobject_ffi::g_value_set_string(value.to_glib_none_mut().0, c.as_ptr()) };
+    value
+}
+
+fn string_bytes(value: &gst::glib::Value) -> Option<Vec<u8>> {
+    use gst::glib::translate::ToGlibPtr;
+    // SAFETY: a string value; NULL or a NUL-terminated string the value owns.
+    unsafe {
+        let p = gst::glib::gobject_ffi::g_value_get_string(value.to_glib_none().0);
+        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_bytes().to_vec())
+    }
+}
+
+const NOT_UTF8: &[u8] = b"/tmp/no-such-dir/mod\xffel.onnx";
+
+#[test]
+fn non_utf8_string_properties_never_abort() {
+    if in_child_process("non_utf8_string_properties_never_abort") {
+        return;
+    }
+    init();
+    for name in ["onnxstyletransfer", "onnxsegmentation", "onnxanomaly"] {
+        let element = gst::ElementFactory::make(name).build().unwrap();
+        // Paths: any bytes are a path, kept as they are.
+        for property in ["model-file", "trt-engine-cache"] {
+            element.set_property_from_value(property, &raw_string(NOT_UTF8));
+            let back = element.property_value(property);
+            assert_eq!(
+                string_bytes(&back).as_deref(),
+                Some(NOT_UTF8),
+                "{name} {property}"
+            );
+        }
+        // Text: refused, the previous value stays.
+        let mut texts = vec!["mean", "std"];
+        if name == "onnxsegmentation" {
+            texts.push("palette");
+        }
+        for property in texts {
+            element.set_property(property, "1,2,3");
+            element.set_property_from_value(property, &raw_string(b"1,\xff,3"));
+            assert_eq!(
+                element.property::<Option<String>>(property).as_deref(),
+                Some("1,2,3"),
+                "{name} {property}"
+            );
+        }
+    }
+    // A model file named by bytes that are not UTF-8: the start error names it (lossily).
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("videotestsrc").build().unwrap();
+    let style = gst::ElementFactory::make("onnxstyletransfer")
+        .build()
+        .unwrap();
+    style.set_property_from_value("model-file", &raw_string(NOT_UTF8));
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline.add_many([&src, &style, &sink]).unwrap();
+    gst::Element::link_many([&src, &style, &sink]).unwrap();
+    let message = start_error(&pipeline);
+    let shown = Path::new(OsStr::from_bytes(NOT_UTF8)).display().to_string();
+    assert!(
+        message.contains(&format!("model file '{shown}' does not exist")),
+        "{message}"
+    );
+}
