@@ -111,3 +111,59 @@ fn non_utf8_string_properties_never_abort() {
         "{message}"
     );
 }
+
+/// Plays `source ! element ! fakesink` and returns the first error on the bus: the element
+/// that posted it and its message.
+fn first_error(source: &str, element: &str) -> (String, String) {
+    init();
+    let pipeline = gst::parse::launch(&format!("{source} ! {element} ! fakesink"))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error])
+        .expect("an error on the bus");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    (
+        msg.src().map(|s| s.name().to_string()).unwrap_or_default(),
+        e.error().to_string(),
+    )
+}
+
+#[test]
+fn a_tensor_beyond_the_bound_is_refused_before_it_is_allocated() {
+    if in_child_process("a_tensor_beyond_the_bound_is_refused_before_it_is_allocated") {
+        return;
+    }
+    // A 48 GiB input from a fixed size, or from a size multiple on a 65x47 stream, in both
+    // modes: the element says so first (not the source's not-negotiated) and nothing aborts.
+    for (fixture, non_blocking) in [
+        ("huge_fixed_input.onnx", false),
+        ("huge_fixed_input.onnx", true),
+        ("huge_size_multiple.onnx", false),
+        ("huge_size_multiple.onnx", true),
+    ] {
+        let model = fixture_str(fixture);
+        let (from, message) = first_error(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=RGBx,width=65,height=47",
+            &format!("onnxstyletransfer name=style model-file={model} non-blocking={non_blocking}"),
+        );
+        assert_eq!(
+            from, "style",
+            "{fixture} non-blocking={non_blocking}: {message}"
+        );
+        assert!(
+            message.contains(
+                "the input tensor would be 1x3x65536x65536, 49152 MiB; a tensor may take at \
+                 most 2048 MiB"
+            ),
+            "{fixture} non-blocking={non_blocking}: {message}"
+        );
+    }
+}

@@ -30,6 +30,8 @@ pub struct Started<T: Task, E> {
     /// The result generation and frame size the element last derived its frame-size data
     /// from (scaled class ids, error map): derive again only when one changes.
     derived_from: Option<(u64, usize, usize)>,
+    /// The model file, as messages show it.
+    model: String,
     /// The element's own state.
     pub own: E,
 }
@@ -78,6 +80,8 @@ pub struct ElementCore<T: Task, E> {
     /// Which frames are inferred and when each leaves (QoS, pipelining, latency).
     pub schedule: Schedule,
     non_finite: NonFiniteWarning,
+    /// A caps-time failure was posted since the start (negotiation retries it; once is enough).
+    caps_error_posted: std::sync::atomic::AtomicBool,
 }
 
 impl<T: Task, E> Default for ElementCore<T, E> {
@@ -86,6 +90,7 @@ impl<T: Task, E> Default for ElementCore<T, E> {
             state: Mutex::new(None),
             schedule: Schedule::default(),
             non_finite: NonFiniteWarning::default(),
+            caps_error_posted: Default::default(),
         }
     }
 }
@@ -133,10 +138,13 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             caps: None,
             frames: 0,
             derived_from: None,
+            model: crate::inference::error::shown(&model_file),
             own,
         });
         self.schedule.reset();
         self.non_finite.reset();
+        self.caps_error_posted
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(active)
     }
 
@@ -164,10 +172,21 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         let tensor = state.input.layout(width, height);
         state.caps = Some(caps);
         state.frames = 0;
-        let took = state
-            .runner
-            .warm_up(tensor)
-            .map_err(|e| gst::loggable_error!(cat, "{e}"))?;
+        let took = state.runner.warm_up(tensor).map_err(|e| {
+            // Said on the bus by this element, naming the cause (else the source would report
+            // only not-negotiated), and once: negotiation tries the same caps again.
+            if !self
+                .caps_error_posted
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                let said = e.clone().context(format!(
+                    "model '{}' on {width}x{height} frames",
+                    state.model
+                ));
+                super::post_error(element, &said);
+            }
+            gst::loggable_error!(cat, "{e}")
+        })?;
         self.schedule
             .configure(element, cat, framerate, took, can_pipeline);
         gst::debug!(

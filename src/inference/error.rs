@@ -104,6 +104,34 @@ impl PartialEq<&str> for Error {
     }
 }
 
+/// The most memory one tensor may take: 2 GiB, 16 times an 8K frame's input tensor. A model
+/// whose fixed input, size multiple or output asks for more is refused before anything is
+/// allocated (a hostile or broken model must not take the process down).
+pub const MAX_TENSOR_BYTES: usize = 2 << 30;
+
+/// The number of f32 elements of a tensor of `shape`, computed without overflow and refused
+/// (naming `what` and the shape) when the tensor would take more than [`MAX_TENSOR_BYTES`].
+pub fn checked_tensor_len(what: &str, shape: &[usize]) -> Result<usize> {
+    let len = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    match len.and_then(|n| n.checked_mul(size_of::<f32>())) {
+        Some(bytes) if bytes <= MAX_TENSOR_BYTES => Ok(len.unwrap_or(0)),
+        _ => Err(Error::settings(format!(
+            "{what} would be {}, {}; a tensor may take at most {} MiB (check the model's fixed \
+             input size, its size_multiple or the size-multiple property)",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("x"),
+            len.and_then(|n| n.checked_mul(size_of::<f32>()))
+                .map_or("more bytes than memory can address".to_owned(), |b| {
+                    format!("{} MiB", b >> 20)
+                }),
+            MAX_TENSOR_BYTES >> 20
+        ))),
+    }
+}
+
 /// A path as messages show it: relative paths resolved against the current directory, so that
 /// "does not exist" says where it looked.
 pub fn shown(path: &Path) -> String {
@@ -128,6 +156,24 @@ mod tests {
             cwd.join("models/x.onnx").display().to_string()
         );
         assert_eq!(shown(Path::new("/abs/x.onnx")), "/abs/x.onnx");
+    }
+
+    #[test]
+    fn tensor_sizes_are_checked_without_overflow() {
+        assert_eq!(checked_tensor_len("t", &[1, 3, 4, 5]).unwrap(), 60);
+        let huge = checked_tensor_len("the input tensor", &[1, 3, 65536, 65536]).unwrap_err();
+        assert_eq!(huge.kind(), ErrorKind::Settings);
+        assert!(
+            huge.message().starts_with("the input tensor would be 1x3x65536x65536, 49152 MiB; a tensor may take at most 2048 MiB"),
+            "{huge}"
+        );
+        let overflow = checked_tensor_len("t", &[1, 3, 1 << 31, 1 << 31]).unwrap_err();
+        assert!(
+            overflow
+                .message()
+                .contains("more bytes than memory can address"),
+            "{overflow}"
+        );
     }
 
     #[test]

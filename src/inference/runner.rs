@@ -7,7 +7,7 @@
 //! a class map, an error map); the element draws that result into each frame. Results carry a
 //! generation number so that drawing can cache what it derives from a result.
 
-use super::error::Error;
+use super::error::{Error, checked_tensor_len};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -305,7 +305,15 @@ impl<T: Task> Runner<T> {
                     }
                 }
                 let mut buffer = tensor.take().expect("idle: the tensor is here");
-                buffer.resize(3 * layout.tensor.width * layout.tensor.height, 0.0);
+                let (w, h) = (layout.tensor.width, layout.tensor.height);
+                let len = match checked_tensor_len("the input tensor", &[1, 3, h, w]) {
+                    Ok(len) => len,
+                    Err(e) => {
+                        *tensor = Some(buffer);
+                        return Err(e);
+                    }
+                };
+                buffer.resize(len, 0.0);
                 let filled = fill(&mut buffer);
                 if let Err(e) = filled {
                     *tensor = Some(buffer);

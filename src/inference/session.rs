@@ -12,7 +12,7 @@ use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::Tensor;
 
-use super::error::{Error, shown};
+use super::error::{Error, checked_tensor_len, shown};
 use super::gpu::GpuInfo;
 use super::gpu_options::{GpuSettings, ShapeProfile};
 use super::model::{ModelDescription, check_model_file, explain_load_error};
@@ -321,6 +321,7 @@ impl Bound {
         let what = |e: ort::Error| {
             Error::inference(format!("cannot prepare a {width}x{height} input: {e}"))
         };
+        checked_tensor_len("the input tensor", &[1, 3, height, width])?;
         let mut input = Tensor::<f32>::new(allocator, [1usize, 3, height, width]).map_err(what)?;
         input.extract_tensor_mut().1.fill(0.0);
         let output_name = &description.outputs[0].name;
@@ -334,6 +335,11 @@ impl Bound {
                 .map_err(|e| Error::inference(format!("could not read the output tensor: {e}")))?;
             shape.to_vec()
         };
+        let dims: Vec<usize> = shape
+            .iter()
+            .map(|&d| usize::try_from(d).unwrap_or(0))
+            .collect();
+        checked_tensor_len("the output tensor", &dims)?;
         let mut output = Tensor::<f32>::new(allocator, shape).map_err(what)?;
         let mut binding = session.create_binding().map_err(what)?;
         binding
