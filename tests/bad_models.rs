@@ -290,7 +290,7 @@ fn malformed_metadata_names_the_key() {
     assert_error(
         "onnxsegmentation",
         &format!("{} palette=\"1,2,300\"", f("dominant_channel.onnx")),
-        "'palette' colour 0 is '1,2,300'; expected 'R,G,B' with each 0..255",
+        "'palette' entry 1 of '1,2,300' is '1,2,300'; expected 'R,G,B' with each 0..255",
     );
 }
 

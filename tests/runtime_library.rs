@@ -15,7 +15,15 @@ fn an_ort_dylib_path_that_cannot_load_is_a_clear_error() {
     let cases = [
         (
             "/nonexistent/libonnxruntime.so",
-            "could not load ONNX Runtime from ORT_DYLIB_PATH: failed to load from `/nonexistent/libonnxruntime.so`",
+            "ORT_DYLIB_PATH=/nonexistent/libonnxruntime.so cannot be used: No such file or directory",
+        ),
+        (
+            "/tmp",
+            "ORT_DYLIB_PATH=/tmp is a directory; give the library file itself",
+        ),
+        (
+            concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+            "README.md: invalid ELF header",
         ),
         (
             "libonnxruntime.so",

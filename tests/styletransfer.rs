@@ -374,6 +374,12 @@ fn malformed_mean_property_names_the_property() {
         err.contains("property 'mean' must be three comma-separated numbers"),
         "{err}"
     );
+    // A zero std set as a property is the property's fault, not the model's.
+    let err = start_error(&pipeline_with(&format!("model-file={model} std=0,0,0")));
+    assert!(
+        err.contains("property 'std' must be three positive numbers; found 0 in [0.0, 0.0, 0.0]"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -304,11 +304,19 @@ impl ModelSettings {
                 .transpose()
                 .map_err(|e| Error::settings(format!("property {e}")))
         };
+        let std = triplet("std", &self.std)?;
+        if let Some(std) = std
+            && let Some(bad) = std.iter().find(|s| !(**s > 0.0))
+        {
+            return Err(Error::settings(format!(
+                "property 'std' must be three positive numbers; found {bad} in {std:?}"
+            )));
+        }
         Ok(PreprocessingOverrides {
             input_range: self.input_range.value_range(),
             output_range: self.output_range.value_range(),
             mean: triplet("mean", &self.mean)?,
-            std: triplet("std", &self.std)?,
+            std,
             channel_order: self.channel_order.channel_order(),
             size_multiple: (self.size_multiple > 0).then_some(self.size_multiple as usize),
         })

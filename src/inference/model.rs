@@ -304,9 +304,13 @@ impl fmt::Display for Dim {
 
 /// Formats an ONNX shape with `?` for dynamic dimensions, e.g. `[1,3,?,?]`.
 pub fn format_shape(shape: &[i64]) -> String {
+    // A zero is a real (empty) dimension, not a dynamic one.
     let dims: Vec<String> = shape
         .iter()
-        .map(|d| Dim::from_onnx(*d).to_string())
+        .map(|&d| match d {
+            0 => "0".to_owned(),
+            d => Dim::from_onnx(d).to_string(),
+        })
         .collect();
     format!("[{}]", dims.join(","))
 }
@@ -369,9 +373,10 @@ pub struct OutputSpec {
 impl OutputSpec {
     /// Checks that this output is a float image `[1,C,H,W]` with `channels` channels.
     pub fn expect_image(&self, channels: i64) -> Result<(), Error> {
-        let batch_ok = self.shape.first().is_some_and(|n| *n == 1 || *n <= 0);
-        let channels_ok = self.shape.get(1).is_some_and(|c| *c == channels || *c <= 0);
-        if !self.is_float || self.shape.len() != 4 || !batch_ok || !channels_ok {
+        let batch_ok = self.shape.first().is_some_and(|n| *n == 1 || *n < 0);
+        let channels_ok = self.shape.get(1).is_some_and(|c| *c == channels || *c < 0);
+        let empty = self.shape.contains(&0);
+        if !self.is_float || self.shape.len() != 4 || !batch_ok || !channels_ok || empty {
             return Err(Error::settings(format!(
                 "output '{}' is {}{}; expected a float tensor [1,{channels},H,W]",
                 self.name,
@@ -413,7 +418,18 @@ impl ModelDescription {
         let output = self.output()?;
         let declared = output.shape.get(1).copied().unwrap_or(0);
         let class_names: Vec<String> = match self.metadata.get(keys::CLASS_NAMES) {
-            Some(names) => names.split(',').map(|n| n.trim().to_owned()).collect(),
+            Some(names) => {
+                let names: Vec<String> = names.split(',').map(|n| n.trim().to_owned()).collect();
+                if names.iter().any(String::is_empty) {
+                    return Err(Error::settings(format!(
+                        "metadata key '{}' is '{}'; expected one name per class, \
+                         comma-separated, none empty",
+                        keys::CLASS_NAMES,
+                        self.metadata[keys::CLASS_NAMES]
+                    )));
+                }
+                names
+            }
             None if declared > 0 => (0..declared).map(|i| format!("class{i}")).collect(),
             None => {
                 return Err(Error::settings(format!(
@@ -480,7 +496,14 @@ impl ModelDescription {
                 })
                 .transpose()
         };
-        let error_scale = number(keys::ERROR_SCALE)?.filter(|s| *s > 0.0);
+        let error_scale = number(keys::ERROR_SCALE)?;
+        if error_scale == Some(0.0) {
+            return Err(Error::settings(format!(
+                "metadata key '{}' is 0; expected a positive number (the error level of normal \
+                 data)",
+                keys::ERROR_SCALE
+            )));
+        }
         let ssim_weight = number(keys::ERROR_SSIM_WEIGHT)?.unwrap_or(DEFAULT_SSIM_WEIGHT);
         if ssim_weight > 1.0 {
             return Err(Error::settings(format!(
@@ -719,6 +742,42 @@ mod tests {
         assert_eq!(p.std, [4.0, 5.0, 6.0]);
         assert_eq!(p.channel_order, ChannelOrder::Rgb);
         assert_eq!(p.size_multiple, 8);
+    }
+
+    fn description(output: &[i64], meta_pairs: &[(&str, &str)]) -> ModelDescription {
+        ModelDescription {
+            input: InputSpec::validate("x", true, &[1, 3, -1, -1]).unwrap(),
+            outputs: vec![OutputSpec {
+                name: "y".into(),
+                is_float: true,
+                shape: output.to_vec(),
+            }],
+            metadata: meta(meta_pairs),
+        }
+    }
+
+    #[test]
+    fn task_contracts_say_what_is_wrong_and_where() {
+        let e = description(&[1, 3, -1, -1], &[("class_names", "")])
+            .segmentation()
+            .unwrap_err();
+        assert!(
+            e.message().starts_with("metadata key 'class_names' is ''"),
+            "{e}"
+        );
+        let e = description(&[1, 3, -1, -1], &[("error_scale", "0")])
+            .anomaly()
+            .unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("metadata key 'error_scale' is 0; expected a positive number"),
+            "{e}"
+        );
+        let e = description(&[1, 3, 0, 0], &[]).anomaly().unwrap_err();
+        assert_eq!(
+            e,
+            "output 'y' is [1,3,0,0]; expected a float tensor [1,3,H,W]"
+        );
     }
 
     #[test]

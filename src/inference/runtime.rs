@@ -109,12 +109,38 @@ fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Erro
                     path.display()
                 )));
             }
+            // Said plainly: the loader itself would only say "dlopen failed".
+            match std::fs::metadata(&path) {
+                Err(e) => {
+                    return Err(Error::runtime(format!(
+                        "{DYLIB_ENV_VAR}={} cannot be used: {e}",
+                        path.display()
+                    )));
+                }
+                Ok(meta) if meta.is_dir() => {
+                    return Err(Error::runtime(format!(
+                        "{DYLIB_ENV_VAR}={} is a directory; give the library file itself \
+                         (libonnxruntime.so.<version>)",
+                        path.display()
+                    )));
+                }
+                Ok(_) => {}
+            }
             match ort::init_from(&path) {
                 Ok(builder) => return Ok((builder, path.display().to_string())),
                 // An explicit choice that fails is an error, not a reason to look elsewhere.
                 Err(e) => {
+                    // ort says "dlopen failed"; the loader's own words say why.
+                    // SAFETY: loading the file the user named as the ONNX Runtime library, as
+                    // ort just tried to; only to read the loader's error.
+                    let why = match unsafe { libloading::Library::new(&path) } {
+                        Err(l) => std::error::Error::source(&l)
+                            .map_or(String::new(), |s| format!(" ({s})")),
+                        Ok(_) => String::new(),
+                    };
                     return Err(Error::runtime(format!(
-                        "could not load ONNX Runtime from {DYLIB_ENV_VAR}: {e}"
+                        "could not load ONNX Runtime from {DYLIB_ENV_VAR}={}: {e}{why}",
+                        path.display()
                     )));
                 }
             }

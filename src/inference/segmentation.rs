@@ -191,19 +191,21 @@ impl Palette {
     /// Parses "r,g,b;r,g,b;..." (each 0..255); the error names `key`.
     pub fn parse(key: &str, value: &str) -> Result<Self, Error> {
         let mut colours = Vec::new();
-        for (i, entry) in value
-            .split(';')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .enumerate()
-        {
+        // Entries are counted as written (from 1), empty ones included, so that the number
+        // points at the text.
+        for (i, entry) in value.split(';').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                continue;
+            }
             let parts: Vec<&str> = entry.split(',').map(str::trim).collect();
             let parsed: Option<Vec<u8>> = parts.iter().map(|p| p.parse::<u8>().ok()).collect();
             match parsed.as_deref() {
                 Some([r, g, b]) => colours.push([*r, *g, *b]),
                 _ => {
                     return Err(Error::settings(format!(
-                        "'{key}' colour {i} is '{entry}'; expected 'R,G,B' with each 0..255"
+                        "'{key}' entry {} of '{value}' is '{entry}'; expected 'R,G,B' with \
+                         each 0..255",
+                        i + 1
                     )));
                 }
             }
@@ -312,6 +314,15 @@ impl ClassPen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_palette_entry_is_counted_as_written() {
+        let e = Palette::parse("class_colors", ";;;;,,,").unwrap_err();
+        assert_eq!(
+            e,
+            "'class_colors' entry 5 of ';;;;,,,' is ',,,'; expected 'R,G,B' with each 0..255"
+        );
+    }
     use crate::inference::PixelLayout;
 
     #[test]
@@ -389,7 +400,7 @@ mod tests {
         assert_eq!(p.0, [[0, 0, 0], [255, 10, 3]]);
         let err = Palette::parse("class_colors", "1,2,3;4,5").unwrap_err();
         assert!(
-            err.message().contains("'class_colors' colour 1 is '4,5'"),
+            err.message().contains("'class_colors' entry 2 of '1,2,3;4,5' is '4,5'"),
             "{err}"
         );
         let d = Palette::distinct(256);
