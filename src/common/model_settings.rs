@@ -306,7 +306,7 @@ impl ModelSettings {
         };
         let std = triplet("std", &self.std)?;
         if let Some(std) = std
-            && let Some(bad) = std.iter().find(|s| !(**s > 0.0))
+            && let Some(bad) = std.iter().find(|s| **s <= 0.0)
         {
             return Err(Error::settings(format!(
                 "property 'std' must be three positive numbers; found {bad} in {std:?}"
