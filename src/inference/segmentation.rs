@@ -400,7 +400,8 @@ mod tests {
         assert_eq!(p.0, [[0, 0, 0], [255, 10, 3]]);
         let err = Palette::parse("class_colors", "1,2,3;4,5").unwrap_err();
         assert!(
-            err.message().contains("'class_colors' entry 2 of '1,2,3;4,5' is '4,5'"),
+            err.message()
+                .contains("'class_colors' entry 2 of '1,2,3;4,5' is '4,5'"),
             "{err}"
         );
         let d = Palette::distinct(256);
