@@ -506,3 +506,24 @@ fn latency_query_includes_the_inference_time() {
     assert!(with > without, "{with} vs {without}");
     assert_eq!(with_non_blocking, without);
 }
+
+#[test]
+fn mean_and_std_are_given_in_rgb_order_whatever_the_channel_order() {
+    init();
+    // BGR tensors, mean 100 on red only: the tensor is [B, G, R - 100]. channel_swap's output
+    // channels are its input's (2, 0, 1), read back as B, G, R: B = R - 100, G = B, R = G.
+    let out = run_one(
+        &style(
+            "channel_swap.onnx",
+            "input-range=0-255 output-range=0-255 channel-order=bgr mean=100,0,0 std=1,1,1",
+        ),
+        VideoFormat::Rgbx,
+        8,
+        4,
+        flat_frame([150, 50, 20], 8, 4),
+    );
+    let info = gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgbx, 8, 4)).unwrap();
+    let (rgb, _) = unpack(&out, &info);
+    // Were mean in tensor order (B,G,R), blue would lose the 100 instead.
+    assert_eq!(&rgb[..3], [50, 20, 50]);
+}

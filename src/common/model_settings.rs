@@ -160,12 +160,12 @@ impl ModelSettings {
                 .build(),
             glib::ParamSpecString::builder("mean")
                 .nick("Mean")
-                .blurb("Per-channel mean 'R,G,B' in input-range units, subtracted before dividing by std (overrides 'mean'; empty: the model's)")
+                .blurb("Per-colour mean 'R,G,B' in input-range units, in R,G,B order whatever channel-order says, subtracted before dividing by std (overrides 'mean'; empty: the model's)")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("std")
                 .nick("Standard deviation")
-                .blurb("Per-channel standard deviation 'R,G,B' in input-range units (overrides 'std'; empty: the model's)")
+                .blurb("Per-colour standard deviation 'R,G,B' in input-range units, in R,G,B order whatever channel-order says (overrides 'std'; empty: the model's)")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecUInt::builder("size-multiple")
