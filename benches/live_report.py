@@ -10,6 +10,8 @@ import json
 import os
 import platform
 import subprocess
+
+from report import cpu_name  # benches/report.py, beside this script
 import time
 
 LIVE = ("fakesink", "ximagesink", "rtsp")
@@ -22,12 +24,7 @@ COLUMNS = (
 
 
 def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     system = platform.system()
     try:
         with open("/etc/os-release") as f:

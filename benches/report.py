@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Turns benches/pipeline.sh's CSV into the table of docs/performance.md (medians of the repetitions) and a
-plot. Usage: python3 benches/report.py target/bench/pipeline.csv [--plot docs/performance.png]"""
+"""Turns benches/pipeline.sh's CSV into the table of docs/performance.md (medians of the
+repetitions) and a plot. Usage: python3 benches/report.py target/bench/pipeline.csv [--plot docs/performance.png]"""
 import argparse
 import csv
 import os
@@ -9,14 +9,17 @@ import statistics
 from collections import defaultdict
 
 
-def machine():
-    cpu = "unknown CPU"
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, CPU execution provider"
+        return "unknown CPU"
+
+
+def machine():
+    return f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()}, CPU execution provider"
 
 
 def main():

@@ -89,6 +89,18 @@ fn stop(pipeline: &gst::Pipeline) {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// The live 30 fps source, `element`, and a sink that drops frames later than 20 ms (named
+/// `sink`), as a display sink does.
+fn live_into_dropping_sink(element: &str) -> gst::Pipeline {
+    gst::parse::launch(&format!(
+        "{} ! {element} ! fakesink name=sink sync=true qos=true max-lateness=20000000",
+        source(true, "")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap()
+}
+
 /// rendered, dropped from the sink's stats.
 fn sink_stats(pipeline: &gst::Pipeline) -> (u64, u64) {
     let sink = pipeline.by_name("sink").unwrap();
@@ -109,14 +121,7 @@ fn a_slow_model_on_a_live_source_does_not_starve_the_sink() {
         "the fixture must be slower than the 30 fps source to test this ({offline:.1} fps)"
     );
     let seconds = 6.0;
-    let pipeline = gst::parse::launch(&format!(
-        "{} ! {} ! fakesink name=sink sync=true qos=true max-lateness=20000000",
-        source(true, ""),
-        slow("")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    let pipeline = live_into_dropping_sink(&slow(""));
     let (qos, elapsed) = run(&pipeline, seconds);
     let (rendered, dropped_at_sink) = sink_stats(&pipeline);
     stop(&pipeline);
@@ -155,14 +160,7 @@ fn a_slow_model_on_a_live_source_does_not_starve_the_sink() {
 fn pipelined_frames_each_carry_their_own_result() {
     init();
     let _alone = alone();
-    let pipeline = gst::parse::launch(&format!(
-        "{} ! {} ! fakesink name=sink sync=true qos=true max-lateness=20000000",
-        source(true, ""),
-        slow("")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    let pipeline = live_into_dropping_sink(&slow(""));
     let element = pipeline.by_name("under_test").unwrap();
     // Each input frame by timestamp, and each output frame.
     let inputs: Arc<Mutex<HashMap<u64, Vec<u8>>>> = Arc::default();
@@ -340,15 +338,10 @@ fn a_gray8_output_is_pipelined_in_order() {
     // (GRAY8 class ids): the held frame goes through BaseTransform's allocation.
     let model =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/segmentation_unet.onnx");
-    let pipeline = gst::parse::launch(&format!(
-        "{} ! onnxsegmentation name=under_test model-file={} output=classes ! \
-         fakesink name=sink sync=true qos=true max-lateness=20000000",
-        source(true, ""),
+    let pipeline = live_into_dropping_sink(&format!(
+        "onnxsegmentation name=under_test model-file={} output=classes",
         model.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let element = pipeline.by_name("under_test").unwrap();
     let outputs: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
     {

@@ -265,7 +265,7 @@ impl ObjectImpl for Anomaly {
         if refuse_while_running(self.obj().upcast_ref(), *CAT, pspec) {
             return;
         }
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         let old = property_of(&s, name);
         let get = || value.get::<f64>().expect("type checked upstream");
         match name {
@@ -287,7 +287,10 @@ impl ObjectImpl for Anomaly {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        property_of(&self.settings.lock().unwrap(), pspec.name())
+        property_of(
+            &self.settings.lock().unwrap_or_else(|e| e.into_inner()),
+            pspec.name(),
+        )
     }
 }
 
@@ -333,7 +336,11 @@ impl BaseTransformImpl for Anomaly {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let active = self.core.start(
             self.obj().upcast_ref(),
             *CAT,
@@ -352,7 +359,11 @@ impl BaseTransformImpl for Anomaly {
                 Ok((task, Own::default()))
             },
         )?;
-        self.settings.lock().unwrap().model.active_provider = active;
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .active_provider = active;
         Ok(())
     }
 
@@ -397,7 +408,12 @@ impl BaseTransformImpl for Anomaly {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.core.stop();
-        self.settings.lock().unwrap().model.active_provider.clear();
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .active_provider
+            .clear();
         Ok(())
     }
 
@@ -407,7 +423,13 @@ impl BaseTransformImpl for Anomaly {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let gray = self.settings.lock().unwrap().live.output == Output::Error;
+        let gray = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .output
+            == Output::Error;
         Some(analysis::transform_caps(direction, caps, filter, gray))
     }
 
@@ -509,7 +531,7 @@ impl BaseTransformImpl for Anomaly {
 impl Anomaly {
     /// The settings each frame reads.
     fn frame_settings(&self) -> (PerFrame, FrameSettings) {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         (s.live, FrameSettings::new(&s.model, s.live.interval))
     }
 
@@ -526,32 +548,13 @@ impl Anomaly {
         let element: &gst::Element = element.upcast_ref();
         self.core.infer(element, state, frame_settings, image)?;
         let (width, height) = (image.width, image.height);
-        let generation = state
-            .runner
-            .with_latest(|latest| latest.map(|l| l.generation))
-            .map_err(|e| stream_error(element, &e))?;
-        let Some(generation) = generation else {
-            return Ok(false);
-        };
-        if state.derive_anew(generation, width, height) {
-            let State { runner, own, .. } = state;
-            runner
-                .with_latest(|latest| {
-                    let Some(latest) = latest else {
-                        return Ok(());
-                    };
-                    // The score comes from the model-resolution map, as models/ computes it.
-                    own.score = latest
-                        .output
-                        .score(settings.score_percentile as f32, &mut own.score_scratch);
-                    latest
-                        .output
-                        .resize_into(width, height, &mut own.map, &mut own.resizer)
-                })
-                .and_then(|resized| resized)
-                .map_err(|e| stream_error(element, &e))?;
-        }
-        Ok(true)
+        state
+            .derive_from_newest(width, height, |map, own| {
+                // The score comes from the model-resolution map, as models/ computes it.
+                own.score = map.score(settings.score_percentile as f32, &mut own.score_scratch);
+                map.resize_into(width, height, &mut own.map, &mut own.resizer)
+            })
+            .map_err(|e| stream_error(element, &e))
     }
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
@@ -603,16 +606,8 @@ impl Scheduled for Anomaly {
         self.core.frame_cost(self.frame_settings().1)
     }
 
-    fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        self.core.start_inference(self.obj().upcast_ref(), frame)
-    }
-
-    fn wait_inference(&self) -> Result<(), gst::FlowError> {
-        self.core.wait_inference(self.obj().upcast_ref())
-    }
-
-    fn inference_idle(&self) -> bool {
-        self.core.inference_idle()
+    fn inference(&self) -> &dyn live::Inference {
+        &self.core
     }
 }
 

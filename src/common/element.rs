@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::live::{self, FrameCost, Phase, Schedule, Scheduled};
+use super::live::{self, FrameCost, Inference, Phase, Schedule, Scheduled};
 use super::model_settings::ModelSettings;
 use super::non_finite::NonFiniteWarning;
 use super::startup::{start_runner, start_session};
@@ -42,13 +42,34 @@ impl<T: Task, E> Started<T, E> {
         self.caps.clone().ok_or(gst::FlowError::NotNegotiated)
     }
 
-    /// Whether data derived from result `generation` for a `width` x `height` frame must be
-    /// made (and records that it will be).
-    pub fn derive_anew(&mut self, generation: u64, width: usize, height: usize) -> bool {
-        let key = Some((generation, width, height));
-        let anew = self.derived_from != key;
-        self.derived_from = key;
-        anew
+    /// Brings the element's frame-size data up to date with the newest result: `derive` runs
+    /// (with the result and the element's own state) only when the result or the frame size
+    /// changed since it last ran. Returns false while there is no result yet.
+    pub fn derive_from_newest(
+        &mut self,
+        width: usize,
+        height: usize,
+        derive: impl FnOnce(&T::Output, &mut E) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let Self {
+            runner,
+            own,
+            derived_from,
+            ..
+        } = self;
+        runner
+            .with_latest(|latest| {
+                let Some(latest) = latest else {
+                    return Ok(false);
+                };
+                let key = Some((latest.generation, width, height));
+                if *derived_from != key {
+                    derive(latest.output, own)?;
+                    *derived_from = key;
+                }
+                Ok(true)
+            })
+            .and_then(|derived| derived)
     }
 }
 
@@ -236,32 +257,6 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         })
     }
 
-    /// Pipelined: starts the inference of `frame` without waiting for it.
-    pub fn start_inference(
-        &self,
-        element: &gst::Element,
-        frame: &gst::BufferRef,
-    ) -> Result<(), gst::FlowError> {
-        let mut state = self.lock();
-        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let (info, _) = state.caps()?;
-        state.frames += 1;
-        live::start_frame_inference(element, &mut state.runner, &mut state.input, &info, frame)
-            .map_err(|e| stream_error(element, &e))
-    }
-
-    /// Waits for the inference in flight.
-    pub fn wait_inference(&self, element: &gst::Element) -> Result<(), gst::FlowError> {
-        let state = self.lock();
-        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
-        state.runner.finish().map_err(|e| stream_error(element, &e))
-    }
-
-    /// Whether no inference is in flight.
-    pub fn inference_idle(&self) -> bool {
-        self.lock().as_ref().is_none_or(|s| s.runner.is_idle())
-    }
-
     /// The inference step of a frame: none for a held frame (its inference ran) or one that
     /// `interval` skips; else as the mode says (see [`infer_frame`]). Warns once about NaN or
     /// infinite outputs.
@@ -295,4 +290,26 @@ impl<T: Task, E: Send> ElementCore<T, E> {
 pub fn stream_error(element: &gst::Element, error: &Error) -> gst::FlowError {
     super::post_error(element, error);
     gst::FlowError::Error
+}
+
+/// Pipelined frames: the schedule starts an inference without waiting, and waits for it later.
+impl<T: Task, E: Send> Inference for ElementCore<T, E> {
+    fn start(&self, element: &gst::Element, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
+        let mut state = self.lock();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let (info, _) = state.caps()?;
+        state.frames += 1;
+        live::start_frame_inference(element, &mut state.runner, &mut state.input, &info, frame)
+            .map_err(|e| stream_error(element, &e))
+    }
+
+    fn wait(&self, element: &gst::Element) -> Result<(), gst::FlowError> {
+        let state = self.lock();
+        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+        state.runner.finish().map_err(|e| stream_error(element, &e))
+    }
+
+    fn is_idle(&self) -> bool {
+        self.lock().as_ref().is_none_or(|s| s.runner.is_idle())
+    }
 }

@@ -107,12 +107,18 @@ where
     fn schedule(&self) -> &Schedule;
     /// What the next frame will cost (see [`FrameCost`]).
     fn frame_cost(&self) -> FrameCost;
+    /// The element's inference, which the schedule starts and waits for.
+    fn inference(&self) -> &dyn Inference;
+}
+
+/// The inference of an element, as the schedule drives it (the element core provides it).
+pub trait Inference {
     /// Starts inference on `frame` on the inference thread without waiting for it.
-    fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError>;
+    fn start(&self, element: &gst::Element, frame: &gst::BufferRef) -> Result<(), gst::FlowError>;
     /// Waits for the inference in flight.
-    fn wait_inference(&self) -> Result<(), gst::FlowError>;
+    fn wait(&self, element: &gst::Element) -> Result<(), gst::FlowError>;
     /// Whether no inference is in flight.
-    fn inference_idle(&self) -> bool;
+    fn is_idle(&self) -> bool;
 }
 
 /// An element's frame schedule: QoS and pipelining state, counters, and its reported latency
@@ -140,6 +146,8 @@ struct Inner {
     frame_interval: Option<Duration>,
     last_running_time: Option<gst::ClockTime>,
     pipelined: bool,
+    /// What the frame last submitted costs (asked of the element once per frame).
+    cost: FrameCost,
     /// Measured: a frame inferred and drawn on the streaming thread (EWMA, ns).
     sync_time: f64,
     /// Measured, pipelined: the streaming thread's own work per frame, drawing the held frame
@@ -262,7 +270,8 @@ impl Schedule {
                 let Some((held, _)) = held else {
                     return Ok(());
                 };
-                imp.wait_inference()
+                imp.inference()
+                    .wait(imp.obj().upcast_ref())
                     .map_err(|e| format!("the last inference failed: {e:?}"))?;
                 let drawn = render(imp, held, Phase::DrawHeld)
                     .map_err(|e| format!("the last frame could not be drawn: {e:?}"))?;
@@ -271,7 +280,7 @@ impl Schedule {
                 let src = imp
                     .obj()
                     .static_pad("src")
-                    .expect("BaseTransform has a src pad");
+                    .ok_or("the element has no src pad")?;
                 for out in outputs {
                     src.push(out)
                         .map_err(|e| format!("the last frame could not be pushed: {e:?}"))?;
@@ -311,6 +320,7 @@ where
             .inference
             .max(Duration::from_nanos(inner.sync_time as u64));
         inner.pipelined = inner.live && cost.can_pipeline && inner.slower(frame);
+        inner.cost = cost;
         inner.lateness(running_time, element.current_running_time(), cost.inference)
     };
     match lateness {
@@ -353,19 +363,20 @@ where
         return Ok(GenerateOutputSuccess::Buffer(out));
     }
     let queued = imp.take_queued_buffer();
-    let (pipelined, held) = {
+    let (pipelined, cost, held) = {
         let mut inner = schedule.lock();
-        let pipelined = inner.pipelined;
+        let (pipelined, cost) = (inner.pipelined, inner.cost);
         // A held frame goes out when a new frame comes, or when its result is already in.
-        let release = inner.held.is_some() && (queued.is_some() || imp.inference_idle());
-        (pipelined, if release { inner.held.take() } else { None })
+        let release = inner.held.is_some() && (queued.is_some() || imp.inference().is_idle());
+        let held = if release { inner.held.take() } else { None };
+        (pipelined, cost, held)
     };
     // Outputs wait in `ready` (kept allocated) for BaseTransform to ask for them.
     let element = imp.obj();
     let element: &gst::Element = element.upcast_ref();
     let mut chain_work = Duration::ZERO;
     if let Some((held, _)) = held {
-        imp.wait_inference()?;
+        imp.inference().wait(element)?;
         let start = std::time::Instant::now();
         let drawn = render(imp, held, Phase::DrawHeld)?;
         chain_work += start.elapsed();
@@ -375,30 +386,29 @@ where
         let start = std::time::Instant::now();
         if pipelined {
             let started = element.current_running_time().unwrap_or_default();
-            imp.start_inference(&frame)?;
+            imp.inference().start(element, &frame)?;
             chain_work += start.elapsed();
-            let inference = imp.frame_cost().inference;
             let mut inner = schedule.lock();
             inner.held = Some((frame, started));
             inner.chain_time = ewma(inner.chain_time, chain_work);
-            let pipelined_latency = inference
+            let pipelined_latency = cost.inference
                 + Duration::from_nanos(inner.chain_time as u64)
                 + inner.frame_interval.unwrap_or_default();
             drop(inner);
             schedule.latency.update(element, *CAT, pipelined_latency);
         } else {
-            let waits = imp.frame_cost().inference > Duration::ZERO;
             let drawn = render(imp, frame, Phase::Infer)?;
             let took = start.elapsed();
             let mut inner = schedule.lock();
             inner.ready.extend(drawn);
-            drop(inner);
             // Frames that do not wait for inference (non-blocking, skipped by `interval`) add
             // only their drawing, which the margin of the reported latency covers.
+            let waits = cost.inference > Duration::ZERO;
             if waits {
-                let mut inner = schedule.lock();
                 inner.sync_time = ewma(inner.sync_time, took);
-                drop(inner);
+            }
+            drop(inner);
+            if waits {
                 schedule.latency.update(element, *CAT, took);
             }
         }

@@ -461,11 +461,6 @@ impl<T: Task> Runner<T> {
             Mode::Background { shared, .. } => lock(shared).last,
         }
     }
-
-    /// Whether inference runs on a thread of its own.
-    pub fn is_background(&self) -> bool {
-        matches!(self.mode, Mode::Background { .. })
-    }
 }
 
 impl<T: Task> Drop for Runner<T> {

@@ -230,7 +230,7 @@ impl ObjectImpl for Segmentation {
         if refuse_while_running(self.obj().upcast_ref(), *CAT, pspec) {
             return;
         }
-        let mut s = self.settings.lock().unwrap();
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         let old = property_of(&s, name);
         match name {
             "output" => s.live.output = value.get().expect("type checked upstream"),
@@ -259,7 +259,10 @@ impl ObjectImpl for Segmentation {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        property_of(&self.settings.lock().unwrap(), pspec.name())
+        property_of(
+            &self.settings.lock().unwrap_or_else(|e| e.into_inner()),
+            pspec.name(),
+        )
     }
 }
 
@@ -305,7 +308,11 @@ impl BaseTransformImpl for Segmentation {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         self.threshold.set(settings.live.threshold as f32);
         let threshold = self.threshold.clone();
         let active = self.core.start(
@@ -319,7 +326,11 @@ impl BaseTransformImpl for Segmentation {
                 Ok((SegmentationTask { binary, threshold }, own))
             },
         )?;
-        self.settings.lock().unwrap().model.active_provider = active;
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .active_provider = active;
         Ok(())
     }
 
@@ -364,7 +375,12 @@ impl BaseTransformImpl for Segmentation {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.core.stop();
-        self.settings.lock().unwrap().model.active_provider.clear();
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .active_provider
+            .clear();
         Ok(())
     }
 
@@ -374,7 +390,13 @@ impl BaseTransformImpl for Segmentation {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let classes = self.settings.lock().unwrap().live.output == Output::Classes;
+        let classes = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .output
+            == Output::Classes;
         Some(analysis::transform_caps(direction, caps, filter, classes))
     }
 
@@ -470,7 +492,7 @@ impl BaseTransformImpl for Segmentation {
 impl Segmentation {
     /// The settings each frame reads.
     fn frame_settings(&self) -> (PerFrame, FrameSettings) {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         (s.live, FrameSettings::new(&s.model, s.live.interval))
     }
 
@@ -486,29 +508,15 @@ impl Segmentation {
         let element: &gst::Element = element.upcast_ref();
         self.core.infer(element, state, settings, image)?;
         let (width, height) = (image.width, image.height);
-        let generation = state
-            .runner
-            .with_latest(|latest| latest.map(|l| l.generation))
-            .map_err(|e| stream_error(element, &e))?;
-        let Some(generation) = generation else {
-            return Ok(false);
-        };
-        if state.derive_anew(generation, width, height) {
-            let State { runner, own, .. } = state;
-            runner
-                .with_latest(|latest| {
-                    if let Some(latest) = latest {
-                        let (ids, columns) = (&mut own.frame_ids, &mut own.columns);
-                        latest
-                            .output
-                            .scale_nearest_into(width, height, ids, columns);
-                        let classes = own.class_names.len().max(2);
-                        class_fractions(&own.frame_ids, classes, &mut own.fractions);
-                    }
-                })
-                .map_err(|e| stream_error(element, &e))?;
-        }
-        Ok(true)
+        state
+            .derive_from_newest(width, height, |classes, own| {
+                let (ids, columns) = (&mut own.frame_ids, &mut own.columns);
+                classes.scale_nearest_into(width, height, ids, columns);
+                let count = own.class_names.len().max(2);
+                class_fractions(&own.frame_ids, count, &mut own.fractions);
+                Ok(())
+            })
+            .map_err(|e| stream_error(element, &e))
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
@@ -550,16 +558,8 @@ impl Scheduled for Segmentation {
         self.core.frame_cost(self.frame_settings().1)
     }
 
-    fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        self.core.start_inference(self.obj().upcast_ref(), frame)
-    }
-
-    fn wait_inference(&self) -> Result<(), gst::FlowError> {
-        self.core.wait_inference(self.obj().upcast_ref())
-    }
-
-    fn inference_idle(&self) -> bool {
-        self.core.inference_idle()
+    fn inference(&self) -> &dyn live::Inference {
+        &self.core
     }
 }
 

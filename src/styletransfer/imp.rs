@@ -132,7 +132,7 @@ impl ObjectImpl for StyleTransfer {
         if refuse_while_running(self.obj().upcast_ref(), *CAT, pspec) {
             return;
         }
-        let mut settings = self.settings.lock().unwrap();
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.property_of(&settings, name);
         match name {
             "strength" => settings.strength = value.get().expect("type checked upstream"),
@@ -148,7 +148,7 @@ impl ObjectImpl for StyleTransfer {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
+        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         self.property_of(&settings, pspec.name())
     }
 }
@@ -212,7 +212,11 @@ impl BaseTransformImpl for StyleTransfer {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let active = self.core.start(
             self.obj().upcast_ref(),
             *CAT,
@@ -220,17 +224,18 @@ impl BaseTransformImpl for StyleTransfer {
             MODEL_KIND,
             "an image-to-image model",
             |description, pre, not_this| {
-                let output = description
-                    .outputs
-                    .first()
-                    .expect("validated: at least one output");
-                output
-                    .expect_image(3)
+                description
+                    .output()
+                    .and_then(|output| output.expect_image(3))
                     .map_err(|e| not_this(e.to_string()))?;
                 Ok((StyleTask, ImageOutput::new(pre)))
             },
         )?;
-        self.settings.lock().unwrap().model.active_provider = active;
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .active_provider = active;
         Ok(())
     }
 
@@ -274,7 +279,12 @@ impl BaseTransformImpl for StyleTransfer {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.core.stop();
-        self.settings.lock().unwrap().model.active_provider.clear();
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .active_provider
+            .clear();
         Ok(())
     }
 }
@@ -282,7 +292,7 @@ impl BaseTransformImpl for StyleTransfer {
 impl StyleTransfer {
     /// The settings each frame reads: strength, and how the frame is inferred.
     fn frame_settings(&self) -> (f32, FrameSettings) {
-        let s = self.settings.lock().unwrap();
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         (s.strength as f32, FrameSettings::new(&s.model, s.interval))
     }
 }
@@ -352,15 +362,7 @@ impl Scheduled for StyleTransfer {
         self.core.frame_cost(self.frame_settings().1)
     }
 
-    fn start_inference(&self, frame: &gst::BufferRef) -> Result<(), gst::FlowError> {
-        self.core.start_inference(self.obj().upcast_ref(), frame)
-    }
-
-    fn wait_inference(&self) -> Result<(), gst::FlowError> {
-        self.core.wait_inference(self.obj().upcast_ref())
-    }
-
-    fn inference_idle(&self) -> bool {
-        self.core.inference_idle()
+    fn inference(&self) -> &dyn live::Inference {
+        &self.core
     }
 }
