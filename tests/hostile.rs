@@ -167,3 +167,39 @@ fn a_tensor_beyond_the_bound_is_refused_before_it_is_allocated() {
         );
     }
 }
+
+#[test]
+fn the_tensor_bound_is_a_property() {
+    // 1 MiB: a 320x240 frame's input tensor (900 KiB) fits, a 640x480 one (3.5 MiB) does not.
+    let model = fixture_str("channel_swap.onnx");
+    let element =
+        format!("onnxstyletransfer name=style model-file={model} max-tensor-bytes=1048576");
+    let (from, message) = first_error(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGBx,width=640,height=480",
+        &element,
+    );
+    assert_eq!(from, "style", "{message}");
+    assert!(
+        message.contains(
+            "the input tensor would be 1x3x480x640, 3 MiB; a tensor may take at most 1 MiB \
+             (property max-tensor-bytes)"
+        ),
+        "{message}"
+    );
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=RGBx,width=320,height=240 ! {element} ! fakesink"
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
+}

@@ -12,10 +12,11 @@ use gst::subclass::prelude::*;
 use super::live::{self, FrameCost, Inference, Phase, Schedule, Scheduled};
 use super::model_settings::ModelSettings;
 use super::non_finite::NonFiniteWarning;
-use super::startup::{start_runner, start_session};
+use super::startup::{post_start_report, probe_model, start_runner, start_session};
 use super::{InferMode, check_kind, finish_at_eos, infer_frame};
 use crate::inference::model::ModelDescription;
-use crate::inference::{Error, ImageRef, Preprocessing, Runner, Task, TensorInput};
+use crate::inference::resize::Size;
+use crate::inference::{Error, ErrorKind, ImageRef, Preprocessing, Runner, Task, TensorInput};
 
 /// What an element holds while started.
 pub struct Started<T: Task, E> {
@@ -32,6 +33,11 @@ pub struct Started<T: Task, E> {
     derived_from: Option<(u64, usize, usize)>,
     /// The model file, as messages show it.
     model: String,
+    /// The input size the model ran on at start, if any.
+    ran_on: Option<Size>,
+    /// The tensor size whose warm-up failed, and why: negotiation tries the same caps again,
+    /// and a failure that took long (an out-of-memory 8K run) must not be paid twice.
+    failed_warm_up: Option<(Size, Error)>,
     /// The element's own state.
     pub own: E,
 }
@@ -139,8 +145,7 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             &dyn Fn(String) -> gst::ErrorMessage,
         ) -> Result<(T, E), gst::ErrorMessage>,
     ) -> Result<String, gst::ErrorMessage> {
-        let (session, pre) = start_session(element, cat, settings)?;
-        let description = session.description();
+        let (mut session, mut pre) = start_session(element, cat, settings)?;
         let model_file = settings.model_file.clone().unwrap_or_default();
         let not_this = |why: String| {
             gst::error_msg!(
@@ -148,11 +153,14 @@ impl<T: Task, E: Send> ElementCore<T, E> {
                 ("model '{}' is not {what}: {why}", model_file.display())
             )
         };
+        let description = session.description();
         check_kind(description.kind(), kind).map_err(not_this)?;
-        let (task, own) = prepare(description, &pre, &not_this)?;
-        let input = TensorInput::new(&description.input, &pre, settings.inference_scale);
+        let (mut task, own) = prepare(description, &pre, &not_this)?;
+        let probe = probe_model(element, cat, settings, &mut session, &mut task, &mut pre)?;
+        post_start_report(element, cat, settings, &session, &probe);
+        let input = TensorInput::new(&session.description().input, &pre, settings.inference_scale);
         let active = session.provider().name().to_owned();
-        let runner = start_runner(element, cat, settings, session, task)?;
+        let runner = start_runner(element, cat, settings, session, task, &probe)?;
         *self.lock() = Some(Started {
             runner,
             input,
@@ -160,6 +168,8 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             frames: 0,
             derived_from: None,
             model: crate::inference::error::shown(&model_file),
+            ran_on: probe.ran_on,
+            failed_warm_up: None,
             own,
         });
         self.schedule.reset();
@@ -193,20 +203,38 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         let tensor = state.input.layout(width, height);
         state.caps = Some(caps);
         state.frames = 0;
+        if let Some((size, e)) = &state.failed_warm_up
+            && *size == tensor.tensor
+        {
+            return Err(gst::loggable_error!(cat, "{e}"));
+        }
+        gst::debug!(
+            cat,
+            obj = element,
+            "warm-up on a {}x{} tensor",
+            tensor.tensor.width,
+            tensor.tensor.height
+        );
         let took = state.runner.warm_up(tensor).map_err(|e| {
+            let e = match e.kind() {
+                ErrorKind::Inference => e.remedy(warm_up_remedy(tensor.tensor, state.ran_on)),
+                _ => e,
+            }
+            .context(format!(
+                "model '{}' on {width}x{height} frames",
+                state.model
+            ));
             // Said on the bus by this element, naming the cause (else the source would report
             // only not-negotiated), and once: negotiation tries the same caps again.
             if !self
                 .caps_error_posted
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
             {
-                let said = e.clone().context(format!(
-                    "model '{}' on {width}x{height} frames",
-                    state.model
-                ));
-                super::post_error(element, &said);
+                super::post_error(element, &e);
             }
-            gst::loggable_error!(cat, "{e}")
+            let logged = gst::loggable_error!(cat, "{e}");
+            state.failed_warm_up = Some((tensor.tensor, e));
+            logged
         })?;
         self.schedule
             .configure(element, cat, framerate, took, can_pipeline);
@@ -282,6 +310,20 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             self.non_finite.check(element, &state.runner);
         }
         result.map(drop).map_err(|e| stream_error(element, &e))
+    }
+}
+
+/// What to do when the model fails on a `tensor`-sized input after it ran on `ran_on` at start.
+fn warm_up_remedy(tensor: Size, ran_on: Option<Size>) -> String {
+    match ran_on {
+        Some(ran) if tensor.width < ran.width || tensor.height < ran.height => format!(
+            "it ran on {}x{} at start: give it larger frames (a videoscale before it) or a \
+             larger inference-scale",
+            ran.width, ran.height
+        ),
+        _ => "check the sizes the model takes (property size-multiple) or run it smaller \
+              (property inference-scale)"
+            .to_owned(),
     }
 }
 

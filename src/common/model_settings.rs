@@ -13,6 +13,7 @@ use super::enums::{
 };
 use super::strings;
 use crate::inference::Error;
+use crate::inference::error::MAX_TENSOR_BYTES;
 use crate::inference::gpu_options::GpuSettings;
 use crate::inference::model::parse_triplet;
 use crate::inference::{PreprocessingOverrides, SessionConfig};
@@ -34,6 +35,8 @@ pub struct ModelSettings {
     pub mean: Option<String>,
     pub std: Option<String>,
     pub size_multiple: u32,
+    /// The most bytes one input or output tensor may take.
+    pub max_tensor_bytes: u64,
     pub inference_scale: f64,
     pub non_blocking: bool,
     /// Non-blocking: frames wait for the first result instead of passing unprocessed.
@@ -60,6 +63,7 @@ impl Default for ModelSettings {
             mean: None,
             std: None,
             size_multiple: 0,
+            max_tensor_bytes: MAX_TENSOR_BYTES as u64,
             inference_scale: 1.0,
             non_blocking: false,
             wait_first_result: false,
@@ -175,6 +179,16 @@ impl ModelSettings {
                 .default_value(0)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecUInt64::builder("max-tensor-bytes")
+                .nick("Largest tensor")
+                .blurb(
+                    "The most bytes one input or output tensor may take; a model or setting \
+                     that asks for more is refused before anything is allocated",
+                )
+                .minimum(1 << 20)
+                .default_value(MAX_TENSOR_BYTES as u64)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecDouble::builder("inference-scale")
                 .nick("Inference scale")
                 .blurb(
@@ -245,6 +259,9 @@ impl ModelSettings {
             "mean" => self.mean = text(value, &self.mean),
             "std" => self.std = text(value, &self.std),
             "size-multiple" => self.size_multiple = value.get().expect("type checked upstream"),
+            "max-tensor-bytes" => {
+                self.max_tensor_bytes = value.get().expect("type checked upstream")
+            }
             "inference-scale" => self.inference_scale = value.get().expect("type checked upstream"),
             "non-blocking" => self.non_blocking = value.get().expect("type checked upstream"),
             "wait-first-result" => {
@@ -271,6 +288,7 @@ impl ModelSettings {
             "mean" => self.mean.to_value(),
             "std" => self.std.to_value(),
             "size-multiple" => self.size_multiple.to_value(),
+            "max-tensor-bytes" => self.max_tensor_bytes.to_value(),
             "inference-scale" => self.inference_scale.to_value(),
             "non-blocking" => self.non_blocking.to_value(),
             "wait-first-result" => self.wait_first_result.to_value(),
@@ -293,6 +311,7 @@ impl ModelSettings {
                 memory_limit_mib: self.gpu_mem_limit,
             },
             profile: None,
+            max_tensor_bytes: usize::try_from(self.max_tensor_bytes).unwrap_or(usize::MAX),
         }
     }
 

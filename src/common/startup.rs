@@ -9,10 +9,14 @@ use super::error_message;
 use super::model_settings::ModelSettings;
 use crate::inference::error::shown;
 use crate::inference::gpu_options::ShapeProfile;
+use crate::inference::model::keys;
+use crate::inference::probe::{MultipleSource, Probe, probe};
 use crate::inference::providers::skipped_text;
 use crate::inference::runtime;
 use crate::inference::session::HostMemory;
-use crate::inference::{InferenceSession, Preprocessing, Provider, Runner, SessionConfig, Task};
+use crate::inference::{
+    Error, InferenceSession, Preprocessing, Provider, ProviderChoice, Runner, SessionConfig, Task,
+};
 
 /// The structure name of the element message posted when a session starts.
 pub const PROVIDER_MESSAGE: &str = "autoencoder-provider";
@@ -47,8 +51,8 @@ fn route_runtime_log() {
     runtime::set_log_sink(sink, least);
 }
 
-/// Loads the model the settings name and resolves its pre-processing, posting an element
-/// message (`autoencoder-provider`) that says which provider runs and what `auto` skipped.
+/// Loads the model the settings name and resolves its pre-processing, logging which provider
+/// runs and what `auto` skipped.
 pub fn start_session(
     element: &gst::Element,
     cat: gst::DebugCategory,
@@ -89,17 +93,73 @@ pub fn start_session(
         runtime::library_location().unwrap_or_default(),
         session.description()
     );
-    post_start_report(element, cat, settings, &session);
     Ok((session, pre))
 }
 
+/// Runs the model once at start (see [`probe`]): checks its output with `task` and, where
+/// neither the model nor the `size-multiple` property says, finds the size multiple it needs
+/// and sets it in `pre`. Logs what it found.
+pub fn probe_model<T: Task>(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    settings: &ModelSettings,
+    session: &mut InferenceSession,
+    task: &mut T,
+    pre: &mut Preprocessing,
+) -> Result<Probe, gst::ErrorMessage> {
+    let path = settings.model_file.clone().unwrap_or_default();
+    let in_model = |e: Error| error_message(&e.context(format!("model '{}'", shown(&path))));
+    let declared = (settings.size_multiple > 0
+        || session
+            .description()
+            .metadata
+            .contains_key(keys::SIZE_MULTIPLE))
+    .then_some(pre.size_multiple);
+    let probe = if session.provider() == Provider::TensorRt {
+        // UNTESTED on a GPU. TensorRT builds an engine for every new input shape (minutes):
+        // the probe sizes run on a CPU session of the same model instead.
+        let config = SessionConfig {
+            provider: ProviderChoice::Cpu,
+            ..settings.session_config()
+        };
+        let mut cpu = InferenceSession::load(&path, &config).map_err(in_model)?;
+        probe(&mut cpu, task, declared)
+    } else {
+        probe(session, task, declared)
+    }
+    .map_err(in_model)?;
+    pre.size_multiple = probe.multiple;
+    match &probe.source {
+        MultipleSource::Found if probe.multiple > 1 => gst::info!(
+            cat,
+            obj = element,
+            "'{}' declares no size_multiple; it needs sizes in multiples of {} (found at start): \
+             dynamic sides are padded to that",
+            path.display(),
+            probe.multiple
+        ),
+        MultipleSource::NotFound(why) => gst::warning!(
+            cat,
+            obj = element,
+            "could not run '{}' on any probe size at start (first: {why}); frames run at \
+             multiples of {}",
+            path.display(),
+            probe.multiple
+        ),
+        _ => gst::debug!(cat, obj = element, "probe at start: {probe:?}"),
+    }
+    Ok(probe)
+}
+
 /// Logs and posts (`autoencoder-provider`) where `session` runs: the provider, what `auto`
-/// skipped, the GPU, the TensorRT engine cache and whether it held the engine, the start time.
-fn post_start_report(
+/// skipped, the GPU, the TensorRT engine cache and whether it held the engine, the start time,
+/// and the size multiple in use with where it comes from.
+pub fn post_start_report(
     element: &gst::Element,
     cat: gst::DebugCategory,
     settings: &ModelSettings,
     session: &InferenceSession,
+    probe: &Probe,
 ) {
     let provider = session.provider();
     let skipped = skipped_text(session.skipped());
@@ -150,6 +210,11 @@ fn post_start_report(
         .field("start-ms", start_ms)
         .field("host-memory", report.host_memory.to_string())
         .field(
+            "size-multiple",
+            u32::try_from(probe.multiple).unwrap_or(u32::MAX),
+        )
+        .field("size-multiple-source", probe.source.to_string())
+        .field(
             "model-file",
             settings
                 .model_file
@@ -179,6 +244,7 @@ pub fn start_runner<T: Task>(
     settings: &ModelSettings,
     session: InferenceSession,
     task: T,
+    probe: &Probe,
 ) -> Result<Runner<T>, gst::ErrorMessage> {
     let per_size = session.provider() == Provider::TensorRt
         && session.description().input.fixed_size().is_none();
@@ -196,7 +262,7 @@ pub fn start_runner<T: Task>(
             provider: crate::inference::ProviderChoice::TensorRt,
             ..settings.session_config()
         };
-        let (element, settings) = (element.clone(), settings.clone());
+        let (element, settings, probe) = (element.clone(), settings.clone(), probe.clone());
         runner.rebuild_per_size(Box::new(move |width, height| {
             let profile = ShapeProfile {
                 input: input.clone(),
@@ -212,7 +278,7 @@ pub fn start_runner<T: Task>(
             )?;
             // Says again where it runs: this start is the one that builds (or finds) the
             // engine for the stream's size.
-            post_start_report(&element, cat, &settings, &session);
+            post_start_report(&element, cat, &settings, &session, &probe);
             Ok(session)
         }));
     }

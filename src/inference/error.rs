@@ -92,6 +92,16 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The same error, `remedy` (what to do about it) after its message ("message; remedy").
+    pub fn remedy(self, remedy: impl fmt::Display) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("{}; {remedy}", self.message),
+        }
+    }
+}
+
 impl PartialEq<str> for Error {
     fn eq(&self, other: &str) -> bool {
         self.message == other
@@ -104,31 +114,39 @@ impl PartialEq<&str> for Error {
     }
 }
 
-/// The most memory one tensor may take: 2 GiB, 16 times an 8K frame's input tensor. A model
-/// whose fixed input, size multiple or output asks for more is refused before anything is
-/// allocated (a hostile or broken model must not take the process down).
+/// The most memory one tensor may take by default: 2 GiB, 16 times an 8K frame's input
+/// tensor. A model whose fixed input, size multiple or output asks for more is refused before
+/// anything is allocated (a hostile or broken model must not take the process down); the
+/// `max-tensor-bytes` property raises it for models that need more.
 pub const MAX_TENSOR_BYTES: usize = 2 << 30;
 
 /// The number of f32 elements of a tensor of `shape`, computed without overflow and refused
-/// (naming `what` and the shape) when the tensor would take more than [`MAX_TENSOR_BYTES`].
-pub fn checked_tensor_len(what: &str, shape: &[usize]) -> Result<usize> {
+/// (naming `what` and the shape) when the tensor would take more than `limit` bytes.
+pub fn checked_tensor_len(what: &str, shape: &[usize], limit: usize) -> Result<usize> {
     let len = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    match len.and_then(|n| n.checked_mul(size_of::<f32>())) {
-        Some(bytes) if bytes <= MAX_TENSOR_BYTES => Ok(len.unwrap_or(0)),
+    let bytes = len.and_then(|n| n.checked_mul(size_of::<f32>()));
+    match (len, bytes) {
+        (Some(len), Some(bytes)) if bytes <= limit => Ok(len),
         _ => Err(Error::settings(format!(
-            "{what} would be {}, {}; a tensor may take at most {} MiB (check the model's fixed \
-             input size, its size_multiple or the size-multiple property)",
+            "{what} would be {}, {}; a tensor may take at most {} (property max-tensor-bytes): \
+             check the model's input size, its size_multiple and the size-multiple property",
             shape
                 .iter()
                 .map(usize::to_string)
                 .collect::<Vec<_>>()
                 .join("x"),
-            len.and_then(|n| n.checked_mul(size_of::<f32>()))
-                .map_or("more bytes than memory can address".to_owned(), |b| {
-                    format!("{} MiB", b >> 20)
-                }),
-            MAX_TENSOR_BYTES >> 20
+            bytes.map_or("more bytes than memory can address".to_owned(), mib),
+            mib(limit)
         ))),
+    }
+}
+
+/// Bytes as messages show them: whole MiB, or bytes below one MiB.
+fn mib(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -160,14 +178,17 @@ mod tests {
 
     #[test]
     fn tensor_sizes_are_checked_without_overflow() {
-        assert_eq!(checked_tensor_len("t", &[1, 3, 4, 5]).unwrap(), 60);
-        let huge = checked_tensor_len("the input tensor", &[1, 3, 65536, 65536]).unwrap_err();
+        assert_eq!(checked_tensor_len("t", &[1, 3, 4, 5], 240).unwrap(), 60);
+        assert!(checked_tensor_len("t", &[1, 3, 4, 5], 239).is_err());
+        let huge = checked_tensor_len("the input tensor", &[1, 3, 65536, 65536], MAX_TENSOR_BYTES)
+            .unwrap_err();
         assert_eq!(huge.kind(), ErrorKind::Settings);
         assert!(
             huge.message().starts_with("the input tensor would be 1x3x65536x65536, 49152 MiB; a tensor may take at most 2048 MiB"),
             "{huge}"
         );
-        let overflow = checked_tensor_len("t", &[1, 3, 1 << 31, 1 << 31]).unwrap_err();
+        let overflow =
+            checked_tensor_len("t", &[1, 3, 1 << 31, 1 << 31], MAX_TENSOR_BYTES).unwrap_err();
         assert!(
             overflow
                 .message()

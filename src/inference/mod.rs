@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod gpu_options;
 pub mod image_output;
 pub mod model;
+pub mod probe;
 pub mod providers;
 pub mod resize;
 pub mod runner;

@@ -438,6 +438,15 @@ impl ModelDescription {
                 )));
             }
         };
+        let classes = class_names
+            .len()
+            .max(usize::try_from(declared).unwrap_or(0));
+        if classes > MAX_CLASSES {
+            return Err(Error::settings(format!(
+                "it has {classes} classes; the element tells at most {MAX_CLASSES} apart (its \
+                 class ids are 8-bit, GRAY8)"
+            )));
+        }
         let batch_ok = output.shape.first().is_some_and(|n| *n == 1 || *n <= 0);
         if !output.is_float
             || output.shape.len() != 4
@@ -517,6 +526,9 @@ impl ModelDescription {
         })
     }
 }
+
+/// The most classes a segmentation model may have: class ids are 8-bit.
+pub const MAX_CLASSES: usize = 256;
 
 /// The weight of (1 - SSIM) in the anomaly error when the model does not say.
 pub const DEFAULT_SSIM_WEIGHT: f32 = 0.5;

@@ -73,6 +73,8 @@ pub struct Runner<T: Task> {
     rebuild: Option<SessionFactory>,
     /// The input size (width, height) the session was last built for by `rebuild`.
     built_for: Option<(usize, usize)>,
+    /// The most bytes one tensor may take (the session's bound).
+    max_tensor_bytes: usize,
 }
 
 /// Builds a session for an input of (width, height).
@@ -163,6 +165,7 @@ impl NonFiniteCounter {
 impl<T: Task> Runner<T> {
     /// Runs on the caller's thread.
     pub fn blocking(session: InferenceSession, task: T) -> Self {
+        let max_tensor_bytes = session.max_tensor_bytes();
         Self {
             mode: Mode::Blocking {
                 engine: Box::new(Engine { session, task }),
@@ -173,15 +176,18 @@ impl<T: Task> Runner<T> {
             },
             rebuild: None,
             built_for: None,
+            max_tensor_bytes,
         }
     }
 
     /// Runs on a thread of its own, named `name`.
     pub fn background(session: InferenceSession, task: T, name: &str) -> Result<Self, Error> {
+        let max_tensor_bytes = session.max_tensor_bytes();
         Ok(Self {
             mode: start_worker(Engine { session, task }, name)?,
             rebuild: None,
             built_for: None,
+            max_tensor_bytes,
         })
     }
 
@@ -270,6 +276,7 @@ impl<T: Task> Runner<T> {
         layout: TensorLayout,
         fill: impl FnOnce(&mut [f32]) -> Result<(), Error>,
     ) -> Result<bool, Error> {
+        let max_tensor_bytes = self.max_tensor_bytes;
         match &mut self.mode {
             Mode::Blocking {
                 engine,
@@ -306,13 +313,14 @@ impl<T: Task> Runner<T> {
                 }
                 let mut buffer = tensor.take().expect("idle: the tensor is here");
                 let (w, h) = (layout.tensor.width, layout.tensor.height);
-                let len = match checked_tensor_len("the input tensor", &[1, 3, h, w]) {
-                    Ok(len) => len,
-                    Err(e) => {
-                        *tensor = Some(buffer);
-                        return Err(e);
-                    }
-                };
+                let len =
+                    match checked_tensor_len("the input tensor", &[1, 3, h, w], max_tensor_bytes) {
+                        Ok(len) => len,
+                        Err(e) => {
+                            *tensor = Some(buffer);
+                            return Err(e);
+                        }
+                    };
                 buffer.resize(len, 0.0);
                 let filled = fill(&mut buffer);
                 if let Err(e) = filled {

@@ -12,7 +12,7 @@ use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::Tensor;
 
-use super::error::{Error, checked_tensor_len, shown};
+use super::error::{Error, MAX_TENSOR_BYTES, checked_tensor_len, shown};
 use super::gpu::GpuInfo;
 use super::gpu_options::{GpuSettings, ShapeProfile};
 use super::model::{ModelDescription, check_model_file, explain_load_error};
@@ -46,7 +46,7 @@ impl From<Optimization> for GraphOptimizationLevel {
 }
 
 /// How to build a session.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
     /// The provider to run on (never a silent fallback).
     pub provider: ProviderChoice,
@@ -63,6 +63,22 @@ pub struct SessionConfig {
     /// TensorRT: build the engine for this input size; None: for the size of the first
     /// inference.
     pub profile: Option<ShapeProfile>,
+    /// The most bytes one input or output tensor may take (see [`MAX_TENSOR_BYTES`]).
+    pub max_tensor_bytes: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            provider: ProviderChoice::default(),
+            threads: 0,
+            optimization: Optimization::default(),
+            intra_op_spinning: false,
+            gpu: GpuSettings::default(),
+            profile: None,
+            max_tensor_bytes: MAX_TENSOR_BYTES,
+        }
+    }
 }
 
 /// Where a GPU session runs and what its start cost.
@@ -112,6 +128,7 @@ pub struct InferenceSession {
     provider: Provider,
     skipped: Vec<SkippedProvider>,
     report: StartReport,
+    max_tensor_bytes: usize,
 }
 
 impl fmt::Debug for InferenceSession {
@@ -168,6 +185,7 @@ impl InferenceSession {
                         provider,
                         skipped,
                         report,
+                        max_tensor_bytes: config.max_tensor_bytes,
                     });
                 }
                 Err(reason)
@@ -201,6 +219,11 @@ impl InferenceSession {
         &self.report
     }
 
+    /// The most bytes one tensor may take.
+    pub fn max_tensor_bytes(&self) -> usize {
+        self.max_tensor_bytes
+    }
+
     /// The input tensor for a `width` x `height` frame, planar `[1,3,height,width]`, to be
     /// filled in place before [`InferenceSession::run`]. The input and output tensors are bound
     /// to the session once per input size and reused: a new size costs one inference (to learn
@@ -217,8 +240,8 @@ impl InferenceSession {
                 &mut self.session,
                 &self.description,
                 self.pinned.as_ref().unwrap_or(&default),
-                height,
-                width,
+                (height, width),
+                self.max_tensor_bytes,
             )?);
         }
         let bound = self.bound.as_mut().expect("bound above");
@@ -315,13 +338,13 @@ impl Bound {
         session: &mut Session,
         description: &ModelDescription,
         allocator: &Allocator,
-        height: usize,
-        width: usize,
+        (height, width): (usize, usize),
+        max_tensor_bytes: usize,
     ) -> Result<Self, Error> {
         let what = |e: ort::Error| {
             Error::inference(format!("cannot prepare a {width}x{height} input: {e}"))
         };
-        checked_tensor_len("the input tensor", &[1, 3, height, width])?;
+        checked_tensor_len("the input tensor", &[1, 3, height, width], max_tensor_bytes)?;
         let mut input = Tensor::<f32>::new(allocator, [1usize, 3, height, width]).map_err(what)?;
         input.extract_tensor_mut().1.fill(0.0);
         let output_name = &description.outputs[0].name;
@@ -339,7 +362,7 @@ impl Bound {
             .iter()
             .map(|&d| usize::try_from(d).unwrap_or(0))
             .collect();
-        checked_tensor_len("the output tensor", &dims)?;
+        checked_tensor_len("the output tensor", &dims, max_tensor_bytes)?;
         let mut output = Tensor::<f32>::new(allocator, shape).map_err(what)?;
         let mut binding = session.create_binding().map_err(what)?;
         binding
