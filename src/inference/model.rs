@@ -578,11 +578,12 @@ pub(super) fn check_model_file(path: &Path) -> Result<(), Error> {
             "model file '{shown}' is not a regular file (a FIFO, socket or device?)"
         )));
     }
-    if meta.len() == 0 {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Error::unreadable(format!("model file '{shown}' cannot be read: {e}")))?;
+    // A size of 0 is not always empty: files under /proc and /sys say 0 and have content.
+    if meta.len() == 0 && matches!(std::io::Read::read(&mut file, &mut [0u8; 1]), Ok(0)) {
         return Err(Error::unreadable(format!("model file '{shown}' is empty")));
     }
-    std::fs::File::open(path)
-        .map_err(|e| Error::unreadable(format!("model file '{shown}' cannot be read: {e}")))?;
     Ok(())
 }
 
