@@ -554,7 +554,7 @@ impl Anomaly {
                 own.score = map.score(settings.score_percentile as f32, &mut own.score_scratch);
                 map.resize_into(width, height, &mut own.map, &mut own.resizer)
             })
-            .map_err(|e| stream_error(element, &e))
+            .map_err(|e| stream_error(element, &state.explain(e)))
     }
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.

@@ -79,6 +79,21 @@ impl<T: Task, E> Started<T, E> {
     }
 }
 
+impl<T: Task, E> Started<T, E> {
+    /// A frame's error with the model and the frame size in front of it.
+    pub fn explain(&self, e: Error) -> Error {
+        match &self.caps {
+            Some((info, _)) => e.context(format!(
+                "model '{}' on {}x{} frames",
+                self.model,
+                info.width(),
+                info.height()
+            )),
+            None => e.context(format!("model '{}'", self.model)),
+        }
+    }
+}
+
 /// The settings that decide how a frame is inferred, copied out under the settings lock.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameSettings {
@@ -309,7 +324,9 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         if mode.due || phase == Phase::DrawHeld {
             self.non_finite.check(element, &state.runner);
         }
-        result.map(drop).map_err(|e| stream_error(element, &e))
+        result
+            .map(drop)
+            .map_err(|e| stream_error(element, &state.explain(e)))
     }
 }
 
@@ -342,13 +359,16 @@ impl<T: Task, E: Send> Inference for ElementCore<T, E> {
         let (info, _) = state.caps()?;
         state.frames += 1;
         live::start_frame_inference(element, &mut state.runner, &mut state.input, &info, frame)
-            .map_err(|e| stream_error(element, &e))
+            .map_err(|e| stream_error(element, &state.explain(e)))
     }
 
     fn wait(&self, element: &gst::Element) -> Result<(), gst::FlowError> {
         let state = self.lock();
         let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
-        state.runner.finish().map_err(|e| stream_error(element, &e))
+        state
+            .runner
+            .finish()
+            .map_err(|e| stream_error(element, &state.explain(e)))
     }
 
     fn is_idle(&self) -> bool {

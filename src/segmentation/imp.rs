@@ -516,7 +516,7 @@ impl Segmentation {
                 class_fractions(&own.frame_ids, count, &mut own.fractions);
                 Ok(())
             })
-            .map_err(|e| stream_error(element, &e))
+            .map_err(|e| stream_error(element, &state.explain(e)))
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.

@@ -341,14 +341,14 @@ impl VideoFilterImpl for StyleTransfer {
             layout,
         };
         self.core.infer(element, state, settings, &image.as_ref())?;
-        let State { runner, own, .. } = state;
-        runner
+        let State { runner, own, .. } = &mut *state;
+        let drawn = runner
             .with_latest(|latest| match latest {
                 Some(latest) => own.draw(latest.output, &mut image, strength),
                 None => Ok(()), // non-blocking, before the first result: unchanged
             })
-            .and_then(|drawn| drawn)
-            .map_err(|e| stream_error(element, &e))?;
+            .and_then(|drawn| drawn);
+        drawn.map_err(|e| stream_error(element, &state.explain(e)))?;
         Ok(gst::FlowSuccess::Ok)
     }
 }
