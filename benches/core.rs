@@ -17,6 +17,7 @@ use gstautoencoder::inference::anomaly::{ErrorMap, HeatmapStyle, Planes, draw_he
 use gstautoencoder::inference::convert::{InputEncoder, OutputDecoder, blend_rgb8};
 use gstautoencoder::inference::model::PreprocessingOverrides;
 use gstautoencoder::inference::resize::{Resizer, Size};
+use gstautoencoder::inference::score_map::{ScoreMap, Upsampler};
 use gstautoencoder::inference::segmentation::{BinaryScores, ClassMap, Palette, draw_classes};
 use gstautoencoder::inference::{ImageMut, ImageRef, PixelLayout, Preprocessing};
 
@@ -172,6 +173,45 @@ fn benches(c: &mut Criterion) {
                     layout: PixelLayout::RGBA,
                 };
                 draw_classes(&mut image, &ids, &palette, 0.5, true)
+            })
+        });
+        group.finish();
+
+        // A model at half the frame's size: its decisions taken to the frame by nearest
+        // neighbour (class ids scaled) or bilinearly (scores interpolated, then decided).
+        let mut group = c.benchmark_group(format!("{size}/upsampling"));
+        let (sw, sh) = (w / 2, h / 2);
+        let half_scores = tensor(sw, sh, CLASSES);
+        let half_shape = [1, CLASSES as i64, sh as i64, sw as i64];
+        group.bench_function("nearest", |b| {
+            b.iter(|| {
+                map.decide(
+                    &half_shape,
+                    &half_scores,
+                    sw,
+                    sh,
+                    0.5,
+                    BinaryScores::Probability,
+                )
+                .unwrap();
+                map.scale_nearest_into(w, h, &mut ids, &mut columns);
+            })
+        });
+        let (mut kept, mut upsampler, mut frame_map) = (
+            ScoreMap::default(),
+            Upsampler::default(),
+            ClassMap::default(),
+        );
+        group.bench_function("bilinear", |b| {
+            b.iter(|| {
+                kept.keep(&half_shape, &half_scores, sw, sh).unwrap();
+                frame_map.decide_upsampled(
+                    &kept,
+                    &mut upsampler,
+                    (w, h),
+                    0.5,
+                    BinaryScores::Probability,
+                );
             })
         });
         group.finish();

@@ -230,3 +230,46 @@ fn a_model_declared_for_another_element_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn scores_are_upsampled_bilinearly_before_the_decision() {
+    init();
+    let (w, h) = (64, 48);
+    let input = read_rgb("smooth_64x48.rgb", w, h);
+    let classes_at = |model: &str, props: &str| {
+        let out = run_one(
+            &segment(model, &format!("output=classes {props}")),
+            VideoFormat::Rgb,
+            w,
+            h,
+            pack(&input, w, h, VideoFormat::Rgb, w * 3),
+        );
+        gray8(&out, w, h)
+    };
+    let differing = |a: &[u8], b: &[u8]| a.iter().zip(b).filter(|(x, y)| x != y).count();
+    // The models decide at 16x12; the references are ONNX Runtime's bilinear Resize
+    // (half-pixel centres) of their scores to 64x48, then the argmax or the threshold.
+    for (model, reference) in [
+        ("coarse_classes.onnx", "coarse_classes_64x48.gray"),
+        ("coarse_foreground.onnx", "coarse_foreground_64x48.gray"),
+    ] {
+        let expected = std::fs::read(fixture(reference)).unwrap();
+        for props in ["", "non-blocking=true wait-first-result=true"] {
+            let got = classes_at(model, props);
+            // Scores equal to within float rounding may fall either way.
+            assert!(
+                differing(&got, &expected) <= 2,
+                "{model} {props}: {} of {} pixels differ",
+                differing(&got, &expected),
+                w * h
+            );
+        }
+        // Deciding at 16x12 and scaling the ids gives the stair-stepped mask this replaces.
+        let nearest = classes_at(model, "upsampling=nearest");
+        assert!(
+            differing(&nearest, &expected) > 50,
+            "{model}: nearest differs by only {}",
+            differing(&nearest, &expected)
+        );
+    }
+}

@@ -17,6 +17,7 @@ pub mod providers;
 pub mod resize;
 pub mod runner;
 pub mod runtime;
+pub mod score_map;
 pub mod segmentation;
 pub mod session;
 pub mod tensor_input;

@@ -6,6 +6,7 @@
 use super::convert::ImageMut;
 use super::error::Error;
 use super::model::format_shape;
+use super::score_map::{ScoreMap, Upsampler};
 
 /// How a single-channel (binary foreground) output is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +15,17 @@ pub enum BinaryScores {
     Probability,
     /// Values are logits (before a sigmoid).
     Logit,
+}
+
+impl BinaryScores {
+    /// A probability `threshold` in the model's own units: a logit threshold is
+    /// logit(threshold).
+    pub fn cut(self, threshold: f32) -> f32 {
+        match self {
+            BinaryScores::Probability => threshold,
+            BinaryScores::Logit => (threshold / (1.0 - threshold)).ln(),
+        }
+    }
 }
 
 /// A class id per pixel, row-major.
@@ -67,11 +79,7 @@ impl ClassMap {
         self.ids.resize(width * height, 0);
         let plane = out_w * out_h;
         if k == 1 {
-            // Compare in the model's own units: a logit threshold is logit(threshold).
-            let cut = match binary {
-                BinaryScores::Probability => threshold,
-                BinaryScores::Logit => (threshold / (1.0 - threshold)).ln(),
-            };
+            let cut = binary.cut(threshold);
             for (y, row) in self.ids.chunks_exact_mut(width).enumerate() {
                 let scores = &values[y * out_w..y * out_w + width];
                 for (id, s) in row.iter_mut().zip(scores) {
@@ -96,6 +104,53 @@ impl ClassMap {
         }
         self.argmax(&scores);
         Ok(())
+    }
+
+    /// Decides the class of each pixel of a `width` x `height` frame from `scores` upsampled
+    /// bilinearly to it (smooth mask edges): the highest score (the first on ties; NaN never
+    /// wins), or for K = 1, foreground where the value reaches `threshold` in the model's
+    /// units.
+    pub fn decide_upsampled(
+        &mut self,
+        scores: &ScoreMap,
+        upsampler: &mut Upsampler,
+        (width, height): (usize, usize),
+        threshold: f32,
+        binary: BinaryScores,
+    ) {
+        self.width = width;
+        self.height = height;
+        self.ids.resize(width * height, 0);
+        self.best.resize(width, f32::NEG_INFINITY);
+        self.best_class.resize(width, 0);
+        let cut = binary.cut(threshold);
+        let Self {
+            ids,
+            best,
+            best_class,
+            ..
+        } = self;
+        upsampler.rows(scores, width, height, |y, row| {
+            let out = &mut ids[y * width..(y + 1) * width];
+            if scores.classes == 1 {
+                for (id, s) in out.iter_mut().zip(row) {
+                    *id = u8::from(*s >= cut);
+                }
+                return;
+            }
+            best.fill(f32::NEG_INFINITY);
+            best_class.fill(0);
+            for (c, class_scores) in row.chunks_exact(width).enumerate() {
+                for ((id, b), s) in best_class.iter_mut().zip(best.iter_mut()).zip(class_scores) {
+                    let better = *s > *b;
+                    *b = if better { *s } else { *b };
+                    *id = if better { c as u32 } else { *id };
+                }
+            }
+            for (id, class) in out.iter_mut().zip(best_class.iter()) {
+                *id = *class as u8;
+            }
+        });
     }
 
     /// [`ClassMap::argmax`] compiled for AVX2: 8 lanes and blends, where the baseline x86-64

@@ -24,6 +24,7 @@ use crate::common::{
     SharedF32, analysis, error_message, refuse_while_running, strings, sync_controlled,
 };
 use crate::inference::model::ModelDescription;
+use crate::inference::score_map::{ScoreMap, Upsampler};
 use crate::inference::segmentation::{
     BinaryScores, ClassMap, Palette, class_fractions, draw_classes,
 };
@@ -62,10 +63,33 @@ pub enum Output {
     Classes,
 }
 
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAutoencoderUpsampling")]
+/// How `onnxsegmentation` takes the model's decisions to the frame size (its `upsampling`
+/// property).
+pub enum Upsampling {
+    /// The scores are interpolated to each frame pixel and decided there: smooth edges.
+    #[default]
+    #[enum_value(
+        name = "Scores interpolated bilinearly to the frame, then decided: smooth edges",
+        nick = "bilinear"
+    )]
+    Bilinear,
+    /// Decided at model resolution, the class ids scaled by nearest neighbour: stair-stepped
+    /// edges, the least work.
+    #[enum_value(
+        name = "Decided at model resolution, scaled by nearest neighbour: stair-stepped edges",
+        nick = "nearest"
+    )]
+    Nearest,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Settings {
     model: ModelSettings,
     palette: Option<String>,
+    upsampling: Upsampling,
     live: PerFrame,
 }
 
@@ -94,34 +118,46 @@ impl Default for PerFrame {
     }
 }
 
-/// Decides the classes at model resolution (on the inference thread in non-blocking mode).
+/// Keeps the frame's part of the scores, or decides the classes at model resolution for
+/// nearest upsampling (on the inference thread in non-blocking mode).
 struct SegmentationTask {
     binary: BinaryScores,
     threshold: SharedF32,
+    upsampling: Upsampling,
+}
+
+/// A result at model resolution: the scores (bilinear upsampling) or the classes (nearest).
+#[derive(Default)]
+struct ModelResult {
+    scores: ScoreMap,
+    classes: ClassMap,
 }
 
 impl Task for SegmentationTask {
-    type Output = ClassMap;
+    type Output = ModelResult;
 
     fn read(
         &mut self,
         run: &RunOutput,
         layout: TensorLayout,
-        out: &mut ClassMap,
+        out: &mut ModelResult,
     ) -> Result<(), Error> {
         // The output covers the input tensor; take the frame's part of it.
-        let out_w = *run.shape.get(3).unwrap_or(&0) as usize;
-        let out_h = *run.shape.get(2).unwrap_or(&0) as usize;
+        let out_w = usize::try_from(*run.shape.get(3).unwrap_or(&0)).unwrap_or(0);
+        let out_h = usize::try_from(*run.shape.get(2).unwrap_or(&0)).unwrap_or(0);
         let w = (layout.content.width * out_w / layout.tensor.width).max(1);
         let h = (layout.content.height * out_h / layout.tensor.height).max(1);
-        out.decide(
-            run.shape,
-            run.values,
-            w,
-            h,
-            self.threshold.get(),
-            self.binary,
-        )
+        match self.upsampling {
+            Upsampling::Bilinear => out.scores.keep(run.shape, run.values, w, h),
+            Upsampling::Nearest => out.classes.decide(
+                run.shape,
+                run.values,
+                w,
+                h,
+                self.threshold.get(),
+                self.binary,
+            ),
+        }
     }
 }
 
@@ -130,7 +166,9 @@ struct Own {
     class_names: Vec<String>,
     palette: Palette,
     /// The newest result scaled to the frame, and its class fractions.
-    frame_ids: Vec<u8>,
+    frame: ClassMap,
+    upsampler: Upsampler,
+    binary: BinaryScores,
     fractions: Vec<f64>,
     columns: Vec<usize>,
 }
@@ -174,6 +212,15 @@ impl ObjectImpl for Segmentation {
                 glib::ParamSpecEnum::builder::<Output>("output")
                     .nick("Output")
                     .blurb("What the element outputs: overlay, mask, or GRAY8 class ids")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder::<Upsampling>("upsampling")
+                    .nick("Upsampling")
+                    .blurb(
+                        "How the model's decisions reach the frame size: bilinear (scores \
+                         interpolated to each pixel, then decided: smooth edges) or nearest \
+                         (decided at model resolution: stair-stepped edges, the least work)",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("alpha")
@@ -234,6 +281,7 @@ impl ObjectImpl for Segmentation {
         let old = property_of(&s, name);
         match name {
             "output" => s.live.output = value.get().expect("type checked upstream"),
+            "upsampling" => s.upsampling = value.get().expect("type checked upstream"),
             "alpha" => s.live.alpha = value.get().expect("type checked upstream"),
             "transparent-background" => {
                 s.live.transparent_background = value.get().expect("type checked upstream")
@@ -269,6 +317,7 @@ impl ObjectImpl for Segmentation {
 fn property_of(s: &Settings, name: &str) -> glib::Value {
     match name {
         "output" => s.live.output.to_value(),
+        "upsampling" => s.upsampling.to_value(),
         "alpha" => s.live.alpha.to_value(),
         "transparent-background" => s.live.transparent_background.to_value(),
         "palette" => s.palette.to_value(),
@@ -323,7 +372,12 @@ impl BaseTransformImpl for Segmentation {
             "a segmentation model",
             |description, _, not_this| {
                 let (own, binary) = prepare(description, settings.palette.as_deref(), not_this)?;
-                Ok((SegmentationTask { binary, threshold }, own))
+                let task = SegmentationTask {
+                    binary,
+                    threshold,
+                    upsampling: settings.upsampling,
+                };
+                Ok((task, own))
             },
         )?;
         self.settings
@@ -445,7 +499,7 @@ impl BaseTransformImpl for Segmentation {
             };
             draw_classes(
                 &mut image,
-                &state.own.frame_ids,
+                &state.own.frame.ids,
                 &state.own.palette,
                 alpha,
                 skip,
@@ -479,7 +533,7 @@ impl BaseTransformImpl for Segmentation {
         analysis::write_gray8(outbuf, &out_info, |data, stride| {
             for (row, ids) in data
                 .chunks_mut(stride)
-                .zip(state.own.frame_ids.chunks_exact(width))
+                .zip(state.own.frame.ids.chunks_exact(width))
             {
                 row[..width].copy_from_slice(ids);
             }
@@ -509,11 +563,24 @@ impl Segmentation {
         self.core.infer(element, state, settings, image)?;
         let (width, height) = (image.width, image.height);
         state
-            .derive_from_newest(width, height, |classes, own| {
-                let (ids, columns) = (&mut own.frame_ids, &mut own.columns);
-                classes.scale_nearest_into(width, height, ids, columns);
+            .derive_from_newest(width, height, |result, own| {
+                if result.scores.classes > 0 {
+                    let threshold = self.threshold.get();
+                    own.frame.decide_upsampled(
+                        &result.scores,
+                        &mut own.upsampler,
+                        (width, height),
+                        threshold,
+                        own.binary,
+                    );
+                } else {
+                    let (ids, columns) = (&mut own.frame.ids, &mut own.columns);
+                    result
+                        .classes
+                        .scale_nearest_into(width, height, ids, columns);
+                }
                 let count = own.class_names.len().max(2);
-                class_fractions(&own.frame_ids, count, &mut own.fractions);
+                class_fractions(&own.frame.ids, count, &mut own.fractions);
                 Ok(())
             })
             .map_err(|e| stream_error(element, &state.explain(e)))
@@ -594,7 +661,9 @@ fn prepare(
     let own = Own {
         class_names: contract.class_names,
         palette,
-        frame_ids: Vec::new(),
+        frame: ClassMap::default(),
+        upsampler: Upsampler::default(),
+        binary: contract.scores,
         fractions: Vec::new(),
         columns: Vec::new(),
     };

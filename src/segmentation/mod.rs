@@ -8,7 +8,7 @@ use gst::prelude::*;
 
 mod imp;
 
-pub use imp::{MESSAGE_NAME, META_NAME, Output};
+pub use imp::{MESSAGE_NAME, META_NAME, Output, Upsampling};
 
 glib::wrapper! {
     /// The `onnxsegmentation` element (a `GstBaseTransform`).
@@ -20,6 +20,7 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     imp::register_meta();
     Output::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Upsampling::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "onnxsegmentation",
