@@ -667,7 +667,8 @@ def build(names, dest, cache):
         replace_folder(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    say(f"{len(entries)} models in {dest} ({time.monotonic() - started:.1f} s)")
+    say(f"{len(entries)} model{'' if len(entries) == 1 else 's'} in {dest} "
+        f"({time.monotonic() - started:.1f} s)")
     return manifest
 
 
