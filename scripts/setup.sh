@@ -16,7 +16,7 @@ GPU_DIR=/opt/gstautoencoder/cuda
 APT_PACKAGES=(
     pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    python3 python3-pip
+    python3 python3-pip python3-venv
 )
 
 gpu=0

@@ -18,7 +18,7 @@ cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked --features fault-injection
 # The training code's own tests: they need torch and skip, saying so, where it is missing.
-python3 -m unittest discover -v -s models/tests -t .
+"$(scripts/python.sh)" -m unittest discover -v -s models/tests -t .
 example_out=$(mktemp -d)
 cargo run --locked --quiet --example stylize -- models/pencil_sketch.onnx "$example_out" 2
 ls "$example_out"/stylize-000.png "$example_out"/stylize-001.png >/dev/null
