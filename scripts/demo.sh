@@ -53,7 +53,18 @@ if [ -f "$zoo/selfie_segmentation.onnx" ] && [ -f "$zoo/style_lite_19.onnx" ] &&
         t. ! queue ! mix.sink_0 \
         t. ! queue ! onnxsegmentation model-file="$zoo/selfie_segmentation.onnx" ! videoconvert ! mix.sink_1 \
         t. ! queue ! onnxstyletransfer model-file="$zoo/style_lite_19.onnx" ! videoconvert ! mix.sink_2
-    zoo_done="      The zoo (input | person segmentation | style 19): $(pwd)/out/zoo.png"
+    # The person kept, the background blurred, replaced, and cut out (over a checkerboard).
+    person="onnxsegmentation model-file=$zoo/selfie_segmentation.onnx"
+    panel="videoscale ! video/x-raw,width=320,height=320"
+    gst-launch-1.0 -q \
+        filesrc location="$zoo/samples/astronaut.png" ! pngdec ! videoconvert ! video/x-raw,format=RGBA ! tee name=t \
+        compositor name=mix background=checker sink_1::xpos=320 sink_2::xpos=640 ! videoconvert ! pngenc ! \
+            filesink location=out/background.png \
+        t. ! queue ! $person output=blur ! $panel ! mix.sink_0 \
+        t. ! queue ! $person output=replace ! $panel ! mix.sink_1 \
+        t. ! queue ! $person output=cutout ! $panel ! mix.sink_2
+    zoo_done="      The zoo (input | person segmentation | style 19): $(pwd)/out/zoo.png
+      onnxsegmentation backgrounds (blur | replace | cutout): $(pwd)/out/background.png"
 else
     zoo_done="      (scripts/models.sh fetches the pretrained zoo models; the demo then shows them too)"
 fi

@@ -89,6 +89,8 @@ fn check(launch: &str) {
 fn steady_state_allocates_nothing_per_frame() {
     let style = fixture_str("dynamic_conv.onnx");
     let classes = fixture_str("five_classes.onnx");
+    // Scores at a quarter of the frame's size: upsampled, and a foreground blended.
+    let coarse = fixture_str("coarse_foreground.onnx");
     let anomaly = fixture_str("clipped_reconstruction.onnx");
     for launch in [
         format!("onnxstyletransfer model-file={style}"),
@@ -97,6 +99,9 @@ fn steady_state_allocates_nothing_per_frame() {
         format!("onnxsegmentation model-file={classes}"),
         format!("onnxsegmentation model-file={classes} output=classes interval=3"),
         format!("onnxsegmentation model-file={classes} non-blocking=true"),
+        format!("onnxsegmentation model-file={coarse}"),
+        format!("onnxsegmentation model-file={coarse} output=blur feather=4"),
+        format!("onnxsegmentation model-file={coarse} output=replace"),
         format!("onnxanomaly model-file={anomaly}"),
         format!("onnxanomaly model-file={anomaly} output=error interval=2"),
     ] {

@@ -273,3 +273,176 @@ fn scores_are_upsampled_bilinearly_before_the_decision() {
         );
     }
 }
+
+/// `onnxsegmentation <props>` on the smooth 64x48 image in `format`: the output's RGB and
+/// alpha (empty for formats without).
+fn background_of(model: &str, props: &str, format: VideoFormat) -> (Vec<u8>, Vec<u8>) {
+    background_of_image(&read_rgb("smooth_64x48.rgb", 64, 48), model, props, format)
+}
+
+fn background_of_image(
+    input: &[u8],
+    model: &str,
+    props: &str,
+    format: VideoFormat,
+) -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (64, 48);
+    let out = run_one(
+        &segment(model, props),
+        format,
+        w,
+        h,
+        pack(input, w, h, format, w * layout(format).0),
+    );
+    let info = gst_video::VideoInfo::from_caps(&caps(format, w, h)).unwrap();
+    unpack(&out, &info)
+}
+
+#[test]
+fn the_background_is_replaced_blurred_or_cut_out_with_soft_edges() {
+    init();
+    let (w, h) = (64, 48);
+    let input = read_rgb("smooth_64x48.rgb", w, h);
+    let weight = std::fs::read(fixture("coarse_foreground_alpha_64x48.gray")).unwrap();
+    // References: ONNX Runtime's bilinear Resize of the foreground probability (a sigmoid of
+    // the model's logit, 1 - P(class 0) for K classes), as a weight, and the mix it makes.
+    let replaced = read_rgb("coarse_foreground_replace_64x48.rgb", w, h);
+    let (rgb, _) = background_of(
+        "coarse_foreground.onnx",
+        "output=replace background-color=0xff102030",
+        VideoFormat::Rgb,
+    );
+    assert!(
+        max_diff(&rgb, &replaced) <= 1,
+        "replace: max diff {}",
+        max_diff(&rgb, &replaced)
+    );
+    assert!(
+        weight.contains(&0)
+            && weight.contains(&255)
+            && weight.iter().any(|a| (64..192).contains(a))
+    );
+
+    for (model, reference) in [
+        (
+            "coarse_foreground.onnx",
+            "coarse_foreground_alpha_64x48.gray",
+        ),
+        ("coarse_classes.onnx", "coarse_classes_alpha_64x48.gray"),
+    ] {
+        let expected = std::fs::read(fixture(reference)).unwrap();
+        for format in [VideoFormat::Rgba, VideoFormat::Abgr] {
+            let (rgb, alpha) = background_of(model, "output=cutout", format);
+            assert_eq!(rgb, input, "{model} {format:?}: cut-out keeps the colours");
+            assert!(
+                max_diff(&alpha, &expected) <= 1,
+                "{model} {format:?}: alpha max diff {}",
+                max_diff(&alpha, &expected)
+            );
+        }
+    }
+
+    // Blur: the person's pixels stay, the background's are the frame smoothed. A +-16
+    // checkerboard over the image gives it detail to lose, and leaves the model's 4x4 pools,
+    // so its foreground, as they were.
+    let input: Vec<u8> = input
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (x, y) = (i / 3 % w, i / 3 / w);
+            if (x + y) % 2 == 0 { v + 16 } else { v - 16 }
+        })
+        .collect();
+    let (blurred, _) = background_of_image(
+        &input,
+        "coarse_foreground.onnx",
+        "output=blur blur-strength=8",
+        VideoFormat::Rgb,
+    );
+    // Roughness: the mean second difference along rows (a blur flattens it; a smooth
+    // ramp has little, noise much).
+    let roughness = |rgb: &[u8], keep: &dyn Fn(usize) -> bool| -> f64 {
+        let pixels: Vec<usize> = (1..w * h - 1)
+            .filter(|&i| i % w > 0 && i % w + 1 < w && keep(i - 1) && keep(i) && keep(i + 1))
+            .collect();
+        let second = |i: usize, k: usize| {
+            (f64::from(rgb[3 * (i - 1) + k]) - 2.0 * f64::from(rgb[3 * i + k])
+                + f64::from(rgb[3 * (i + 1) + k]))
+            .abs()
+        };
+        pixels
+            .iter()
+            .map(|&i| (0..3).map(|k| second(i, k)).sum::<f64>())
+            .sum::<f64>()
+            / pixels.len().max(1) as f64
+    };
+    for i in 0..w * h {
+        if weight[i] == 255 {
+            assert_eq!(
+                blurred[3 * i..3 * i + 3],
+                input[3 * i..3 * i + 3],
+                "pixel {i} is the person's"
+            );
+        }
+    }
+    let background = |i: usize| weight[i] == 0;
+    assert!(
+        roughness(&blurred, &background) < 0.5 * roughness(&input, &background),
+        "blurred background {:.2} against {:.2}",
+        roughness(&blurred, &background),
+        roughness(&input, &background)
+    );
+
+    // A picture behind: a flat one stays flat whatever its size.
+    let dir = std::env::temp_dir().join(format!("ae-background-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let picture = dir.join("flat.png");
+    image::RgbImage::from_pixel(20, 10, image::Rgb([10, 200, 30]))
+        .save(&picture)
+        .unwrap();
+    let (rgb, _) = background_of(
+        "coarse_foreground.onnx",
+        &format!("output=replace background-image={}", picture.display()),
+        VideoFormat::Bgrx,
+    );
+    for i in (0..w * h).filter(|&i| weight[i] == 0) {
+        assert_eq!(rgb[3 * i..3 * i + 3], [10, 200, 30], "background pixel {i}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_background_picture_that_cannot_be_read_is_a_start_error() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! fakesink",
+        segment(
+            "coarse_foreground.onnx",
+            "output=replace background-image=/nonexistent/sky.png"
+        )
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let message = start_error(&pipeline);
+    assert!(
+        message.starts_with("background picture '/nonexistent/sky.png': No such file or directory"),
+        "{message}"
+    );
+    let text = fixture("not_onnx.onnx");
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! fakesink",
+        segment(
+            "coarse_foreground.onnx",
+            &format!("output=replace background-image={}", text.display())
+        )
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let message = start_error(&pipeline);
+    assert!(
+        message.contains("cannot be decoded (PNG and JPEG are read)"),
+        "{message}"
+    );
+}

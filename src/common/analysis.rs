@@ -69,6 +69,23 @@ pub fn transform_caps(
     }
 }
 
+/// The formats with an alpha channel (a transparent background needs one).
+pub const ALPHA_FORMATS: [gst_video::VideoFormat; 4] = [
+    gst_video::VideoFormat::Rgba,
+    gst_video::VideoFormat::Bgra,
+    gst_video::VideoFormat::Argb,
+    gst_video::VideoFormat::Abgr,
+];
+
+/// `caps` with every structure's format limited to `formats` (each structure keeps the
+/// formats it had among them, or gets them all when its format is not fixed).
+pub fn limit_formats(caps: gst::Caps, formats: &[gst_video::VideoFormat]) -> gst::Caps {
+    let allowed = gst_video::VideoCapsBuilder::new()
+        .format_list(formats.iter().copied())
+        .build();
+    caps.intersect_with_mode(&allowed, gst::CapsIntersectMode::First)
+}
+
 /// The packed image of a mapped RGB-family `frame` (plane 0) as the core reads it; a format
 /// that is not packed RGB is `NotNegotiated`.
 pub fn image_ref<'a>(

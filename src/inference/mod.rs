@@ -4,6 +4,7 @@
 //! No GStreamer element code lives here, so it can be tested and benchmarked on its own.
 
 pub mod anomaly;
+pub mod background;
 pub mod convert;
 pub mod error;
 #[cfg(feature = "fault-injection")]

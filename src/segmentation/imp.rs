@@ -23,6 +23,7 @@ use crate::common::model_settings::ModelSettings;
 use crate::common::{
     SharedF32, analysis, error_message, refuse_while_running, strings, sync_controlled,
 };
+use crate::inference::background::{Backdrop, Foreground};
 use crate::inference::model::ModelDescription;
 use crate::inference::score_map::{ScoreMap, Upsampler};
 use crate::inference::segmentation::{
@@ -42,6 +43,9 @@ const MODEL_KIND: &str = "segmentation";
 const DEFAULT_ALPHA: f64 = 0.5;
 const DEFAULT_THRESHOLD: f64 = 0.5;
 const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_BLUR_STRENGTH: u32 = 16;
+/// Chroma-key green.
+const DEFAULT_BACKGROUND_COLOR: u32 = 0xff00_b140;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
@@ -61,6 +65,31 @@ pub enum Output {
     /// A GRAY8 frame whose every byte is the pixel's class id.
     #[enum_value(name = "A GRAY8 frame of class ids", nick = "classes")]
     Classes,
+    /// The foreground (every class but 0: a person) kept, the background blurred.
+    #[enum_value(
+        name = "The foreground kept, the background blurred ('blur-strength')",
+        nick = "blur"
+    )]
+    Blur,
+    /// The foreground kept, the background replaced by a picture or a colour.
+    #[enum_value(
+        name = "The foreground kept, the background replaced ('background-image', else 'background-color')",
+        nick = "replace"
+    )]
+    Replace,
+    /// The foreground kept, the background made transparent (formats with alpha).
+    #[enum_value(
+        name = "The foreground kept, the background transparent (alpha formats)",
+        nick = "cutout"
+    )]
+    Cutout,
+}
+
+impl Output {
+    /// Whether this output keeps the foreground and changes the background.
+    fn is_background(self) -> bool {
+        matches!(self, Output::Blur | Output::Replace | Output::Cutout)
+    }
 }
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
@@ -90,6 +119,7 @@ struct Settings {
     model: ModelSettings,
     palette: Option<String>,
     upsampling: Upsampling,
+    background_image: Option<std::path::PathBuf>,
     live: PerFrame,
 }
 
@@ -103,6 +133,10 @@ struct PerFrame {
     threshold: f64,
     interval: u32,
     post_messages: bool,
+    blur_strength: u32,
+    /// 0xAARRGGBB (the alpha byte is not used).
+    background_color: u32,
+    feather: u32,
 }
 
 impl Default for PerFrame {
@@ -114,6 +148,9 @@ impl Default for PerFrame {
             threshold: DEFAULT_THRESHOLD,
             interval: DEFAULT_INTERVAL,
             post_messages: false,
+            blur_strength: DEFAULT_BLUR_STRENGTH,
+            background_color: DEFAULT_BACKGROUND_COLOR,
+            feather: 0,
         }
     }
 }
@@ -169,6 +206,9 @@ struct Own {
     frame: ClassMap,
     upsampler: Upsampler,
     binary: BinaryScores,
+    /// Background outputs: the foreground weights at frame size, and the picture behind.
+    foreground: Foreground,
+    picture: Option<Backdrop>,
     fractions: Vec<f64>,
     columns: Vec<usize>,
 }
@@ -252,6 +292,32 @@ impl ObjectImpl for Segmentation {
                     .mutable_playing()
                     .controllable()
                     .build(),
+                glib::ParamSpecUInt::builder("blur-strength")
+                    .nick("Blur strength")
+                    .blurb("output=blur: the background is averaged over blocks of this many pixels and smoothed back up")
+                    .minimum(2)
+                    .maximum(256)
+                    .default_value(DEFAULT_BLUR_STRENGTH)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("background-color")
+                    .nick("Background colour")
+                    .blurb("output=replace without background-image: the colour behind the foreground, 0xAARRGGBB (alpha unused)")
+                    .default_value(DEFAULT_BACKGROUND_COLOR)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("background-image")
+                    .nick("Background image")
+                    .blurb("output=replace: a PNG or JPEG picture behind the foreground, resized to the frame (empty: background-color)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("feather")
+                    .nick("Feather")
+                    .blurb("Background outputs: soften the foreground's edge over about this many pixels (0: the model's own edge, interpolated)")
+                    .maximum(256)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
                     .blurb("Infer every N-th frame and reuse the last classes in between")
@@ -295,6 +361,12 @@ impl ObjectImpl for Segmentation {
                 self.threshold.set(s.live.threshold as f32);
             }
             "interval" => s.live.interval = value.get().expect("type checked upstream"),
+            "blur-strength" => s.live.blur_strength = value.get().expect("type checked upstream"),
+            "background-color" => {
+                s.live.background_color = value.get().expect("type checked upstream")
+            }
+            "background-image" => s.background_image = strings::path_of(value),
+            "feather" => s.live.feather = value.get().expect("type checked upstream"),
             "post-messages" => s.live.post_messages = value.get().expect("type checked upstream"),
             _ => s.model.set(name, value, &self.obj().name()),
         }
@@ -323,6 +395,10 @@ fn property_of(s: &Settings, name: &str) -> glib::Value {
         "palette" => s.palette.to_value(),
         "threshold" => s.live.threshold.to_value(),
         "interval" => s.live.interval.to_value(),
+        "blur-strength" => s.live.blur_strength.to_value(),
+        "background-color" => s.live.background_color.to_value(),
+        "background-image" => strings::path_value(s.background_image.as_deref()),
+        "feather" => s.live.feather.to_value(),
         "post-messages" => s.live.post_messages.to_value(),
         _ => s.model.get(name),
     }
@@ -371,11 +447,23 @@ impl BaseTransformImpl for Segmentation {
             MODEL_KIND,
             "a segmentation model",
             |description, _, not_this| {
-                let (own, binary) = prepare(description, settings.palette.as_deref(), not_this)?;
+                let (own, binary) = prepare(
+                    description,
+                    settings.palette.as_deref(),
+                    settings.background_image.as_deref(),
+                    not_this,
+                )?;
+                // The background outputs blend by the scores: they need them, whatever
+                // `upsampling` says.
+                let upsampling = if settings.live.output.is_background() {
+                    Upsampling::Bilinear
+                } else {
+                    settings.upsampling
+                };
                 let task = SegmentationTask {
                     binary,
                     threshold,
-                    upsampling: settings.upsampling,
+                    upsampling,
                 };
                 Ok((task, own))
             },
@@ -444,14 +532,18 @@ impl BaseTransformImpl for Segmentation {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let classes = self
+        let output = self
             .settings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .live
-            .output
-            == Output::Classes;
-        Some(analysis::transform_caps(direction, caps, filter, classes))
+            .output;
+        let other = analysis::transform_caps(direction, caps, filter, output == Output::Classes);
+        Some(match output {
+            // A transparent background needs an alpha channel, on both pads (in place).
+            Output::Cutout => analysis::limit_formats(other, &analysis::ALPHA_FORMATS),
+            _ => other,
+        })
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -490,20 +582,10 @@ impl BaseTransformImpl for Segmentation {
             let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info)
                 .map_err(|_| gst::FlowError::Error)?;
             let mut image = analysis::image_mut(&mut frame, &info)?;
-            if !self.classify(state, frame_settings, &image.as_ref())? {
+            if !self.classify(state, frame_settings, &settings, &image.as_ref())? {
                 return Ok(gst::FlowSuccess::Ok); // non-blocking, no result yet: unchanged
             }
-            let (alpha, skip) = match settings.output {
-                Output::Mask => (1.0, false),
-                _ => (settings.alpha as f32, settings.transparent_background),
-            };
-            draw_classes(
-                &mut image,
-                &state.own.frame.ids,
-                &state.own.palette,
-                alpha,
-                skip,
-            );
+            self.draw(state, &settings, &mut image)?;
         }
         self.publish(state, &settings, buf);
         Ok(gst::FlowSuccess::Ok)
@@ -523,7 +605,7 @@ impl BaseTransformImpl for Segmentation {
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
                     .map_err(|_| gst::FlowError::Error)?;
             let image = analysis::image_ref(&in_frame, &in_info)?;
-            if !self.classify(state, frame_settings, &image)? {
+            if !self.classify(state, frame_settings, &settings, &image)? {
                 // Non-blocking, no result yet: all background.
                 analysis::write_gray8(outbuf, &out_info, |data, _| data.fill(0))?;
                 return Ok(gst::FlowSuccess::Ok);
@@ -556,14 +638,21 @@ impl Segmentation {
         &self,
         state: &mut State,
         settings: FrameSettings,
+        per_frame: &PerFrame,
         image: &ImageRef,
     ) -> Result<bool, gst::FlowError> {
+        let background = per_frame.output.is_background();
+        let feather = per_frame.feather as usize;
         let element = self.obj();
         let element: &gst::Element = element.upcast_ref();
         self.core.infer(element, state, settings, image)?;
         let (width, height) = (image.width, image.height);
         state
             .derive_from_newest(width, height, |result, own| {
+                if background {
+                    own.foreground.from_scores(&result.scores, own.binary);
+                    own.foreground.to_frame(width, height, feather)?;
+                }
                 if result.scores.classes > 0 {
                     let threshold = self.threshold.get();
                     own.frame.decide_upsampled(
@@ -584,6 +673,45 @@ impl Segmentation {
                 Ok(())
             })
             .map_err(|e| stream_error(element, &state.explain(e)))
+    }
+
+    /// Draws the newest result into the frame as `output` says (GRAY8 class ids are written
+    /// elsewhere).
+    fn draw(
+        &self,
+        state: &mut State,
+        settings: &PerFrame,
+        image: &mut crate::inference::ImageMut,
+    ) -> Result<(), gst::FlowError> {
+        let own = &mut state.own;
+        let composited = match settings.output {
+            Output::Overlay | Output::Mask | Output::Classes => {
+                let (alpha, skip) = match settings.output {
+                    Output::Mask => (1.0, false),
+                    _ => (settings.alpha as f32, settings.transparent_background),
+                };
+                draw_classes(image, &own.frame.ids, &own.palette, alpha, skip);
+                Ok(())
+            }
+            Output::Blur => own.foreground.composite(
+                image,
+                &Backdrop::Blur {
+                    strength: settings.blur_strength as usize,
+                },
+            ),
+            Output::Replace => {
+                let [_, r, g, b] = settings.background_color.to_be_bytes();
+                let colour = Backdrop::Colour([r, g, b]);
+                let backdrop = own.picture.as_ref().unwrap_or(&colour);
+                own.foreground.composite(image, backdrop)
+            }
+            Output::Cutout => {
+                own.foreground.cut_out(image);
+                Ok(())
+            }
+        };
+        let element = self.obj();
+        composited.map_err(|e| stream_error(element.upcast_ref(), &state.explain(e)))
     }
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
@@ -635,8 +763,12 @@ impl Scheduled for Segmentation {
 fn prepare(
     description: &ModelDescription,
     palette: Option<&str>,
+    picture: Option<&std::path::Path>,
     not_this: &dyn Fn(String) -> gst::ErrorMessage,
 ) -> Result<(Own, BinaryScores), gst::ErrorMessage> {
+    let picture = picture
+        .map(|path| Backdrop::picture(path).map_err(|e| error_message(&e)))
+        .transpose()?;
     let contract = description
         .segmentation()
         .map_err(|e| not_this(e.to_string()))?;
@@ -664,6 +796,8 @@ fn prepare(
         frame: ClassMap::default(),
         upsampler: Upsampler::default(),
         binary: contract.scores,
+        foreground: Foreground::default(),
+        picture,
         fractions: Vec::new(),
         columns: Vec::new(),
     };
