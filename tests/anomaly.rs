@@ -186,3 +186,50 @@ fn a_model_without_an_error_scale_needs_the_property() {
         "{err}"
     );
 }
+
+#[test]
+fn a_model_that_gives_its_own_map_and_score_runs_as_anomalib_exports_do() {
+    init();
+    // anomalib_like: outputs named as anomalib's exports (pred_score, pred_label, anomaly_map,
+    // pred_mask), no metadata. Its map divided by 0.25 (anomalib's 0.5 threshold at the
+    // element's default 2) is the error; its score, likewise, the frame's score.
+    let (w, h) = (64, 48);
+    let input = read_rgb("smooth_64x48.rgb", w, h);
+    let map: Vec<f32> = std::fs::read(fixture("anomalib_like_64x48.f32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let score: f32 = std::fs::read_to_string(fixture("anomalib_like_64x48.score"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let max_error = 3.0f32;
+    let model = fixture_str("anomalib_like.onnx");
+    for mode in ["", "non-blocking=true wait-first-result=true"] {
+        let out = run_one(
+            &format!("onnxanomaly model-file={model} output=error max-error={max_error} {mode}"),
+            VideoFormat::Rgb,
+            w,
+            h,
+            pack(&input, w, h, VideoFormat::Rgb, w * 3),
+        );
+        let expected: Vec<u8> = map
+            .iter()
+            .map(|m| ((m / 0.25 / max_error).clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+            .collect();
+        let got = gray8(&out, w, h);
+        assert!(
+            max_diff(&got, &expected) <= 1,
+            "{mode}: max diff {}",
+            max_diff(&got, &expected)
+        );
+        let meta = gst::meta::CustomMeta::from_buffer(&out, "GstAutoencoderAnomalyMeta").unwrap();
+        let frame_score = meta.structure().get::<f64>("score").unwrap() as f32;
+        assert!(
+            (frame_score - score / 0.25).abs() < 1e-4,
+            "{mode}: score {frame_score}, the model's {score}"
+        );
+    }
+}

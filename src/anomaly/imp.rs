@@ -25,7 +25,7 @@ use crate::inference::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
 use crate::inference::error::shown;
-use crate::inference::model::ModelDescription;
+use crate::inference::model::{DEFAULT_MAP_SCALE, MapOutputs, ModelDescription};
 use crate::inference::resize::Resizer;
 use crate::inference::{Error, ImageRef, Preprocessing, RunOutput, Task, TensorLayout};
 
@@ -100,10 +100,17 @@ struct AnomalyTask {
     output_to_unit: [(f32, f32); 3],
     error_scale: f32,
     ssim_weight: f32,
+    /// The model's own map (and score) outputs, when it gives a map, not a reconstruction.
+    map: Option<MapOutputs>,
 }
 
 impl AnomalyTask {
-    fn new(pre: &Preprocessing, error_scale: f32, ssim_weight: f32) -> Self {
+    fn new(
+        pre: &Preprocessing,
+        error_scale: f32,
+        ssim_weight: f32,
+        map: Option<MapOutputs>,
+    ) -> Self {
         let input_to_unit = std::array::from_fn(|c| {
             let k = pre.channel_order.rgb_index(c);
             let range = pre.input_range.full_scale();
@@ -114,6 +121,7 @@ impl AnomalyTask {
             output_to_unit: [(1.0 / pre.output_range.full_scale(), 0.0); 3],
             error_scale,
             ssim_weight,
+            map,
         }
     }
 }
@@ -127,6 +135,14 @@ impl Task for AnomalyTask {
         layout: TensorLayout,
         out: &mut ErrorMap,
     ) -> Result<(), Error> {
+        if self.map.is_some() {
+            return out.take_map(
+                (run.shape, run.values),
+                (layout.tensor, layout.content),
+                self.error_scale,
+                run.second.map(|(_, values)| values),
+            );
+        }
         let (tw, th) = (layout.tensor.width, layout.tensor.height);
         let (ow, oh) = reconstruction_size(run.shape, run.values.len())?;
         if (ow, oh) != (tw, th) {
@@ -148,6 +164,12 @@ impl Task for AnomalyTask {
             self.ssim_weight,
             self.error_scale,
         )
+    }
+
+    fn outputs(&self) -> Option<(&str, Option<&str>)> {
+        self.map
+            .as_ref()
+            .map(|m| (m.map.as_str(), m.score.as_deref()))
     }
 }
 
@@ -551,7 +573,10 @@ impl Anomaly {
         state
             .derive_from_newest(width, height, |map, own| {
                 // The score comes from the model-resolution map, as models/ computes it.
-                own.score = map.score(settings.score_percentile as f32, &mut own.score_scratch);
+                own.score = match map.model_score {
+                    Some(score) => score,
+                    None => map.score(settings.score_percentile as f32, &mut own.score_scratch),
+                };
                 map.resize_into(width, height, &mut own.map, &mut own.resizer)
             })
             .map_err(|e| stream_error(element, &state.explain(e)))
@@ -621,9 +646,10 @@ fn prepare(
     not_this: &dyn Fn(String) -> gst::ErrorMessage,
 ) -> Result<AnomalyTask, gst::ErrorMessage> {
     let contract = description.anomaly().map_err(|e| not_this(e.to_string()))?;
-    let error_scale = match (error_scale_property, contract.error_scale) {
-        (s, _) if s > 0.0 => s as f32,
-        (_, Some(s)) => s,
+    let error_scale = match (error_scale_property, contract.error_scale, &contract.map) {
+        (s, _, _) if s > 0.0 => s as f32,
+        (_, Some(s), _) => s,
+        (_, None, Some(_)) => DEFAULT_MAP_SCALE,
         _ => {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
@@ -635,7 +661,12 @@ fn prepare(
             ));
         }
     };
-    Ok(AnomalyTask::new(pre, error_scale, contract.ssim_weight))
+    Ok(AnomalyTask::new(
+        pre,
+        error_scale,
+        contract.ssim_weight,
+        contract.map,
+    ))
 }
 
 /// Registers the custom meta (copied along with buffer copies).

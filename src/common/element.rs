@@ -12,7 +12,9 @@ use gst::subclass::prelude::*;
 use super::live::{self, FrameCost, Inference, Phase, Schedule, Scheduled};
 use super::model_settings::ModelSettings;
 use super::non_finite::NonFiniteWarning;
-use super::startup::{post_start_report, probe_model, start_runner, start_session};
+use super::startup::{
+    post_start_report, probe_model, read_task_outputs, start_runner, start_session,
+};
 use super::{InferMode, check_kind, finish_at_eos, infer_frame};
 use crate::inference::model::ModelDescription;
 use crate::inference::resize::Size;
@@ -171,6 +173,7 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         let description = session.description();
         check_kind(description.kind(), kind).map_err(not_this)?;
         let (mut task, own) = prepare(description, &pre, &not_this)?;
+        read_task_outputs(&mut session, &task).map_err(|e| not_this(e.to_string()))?;
         let probe = probe_model(element, cat, settings, &mut session, &mut task, &mut pre)?;
         post_start_report(element, cat, settings, &session, &probe);
         let input = TensorInput::new(&session.description().input, &pre, settings.inference_scale);

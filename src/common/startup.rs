@@ -123,6 +123,7 @@ pub fn probe_model<T: Task>(
             ..settings.session_config()
         };
         let mut cpu = InferenceSession::load(&path, &config).map_err(in_model)?;
+        read_task_outputs(&mut cpu, task).map_err(in_model)?;
         probe(&mut cpu, task, declared)
     } else {
         probe(session, task, declared)
@@ -149,6 +150,14 @@ pub fn probe_model<T: Task>(
         _ => gst::debug!(cat, obj = element, "probe at start: {probe:?}"),
     }
     Ok(probe)
+}
+
+/// Makes `session` read the outputs `task` needs.
+pub fn read_task_outputs<T: Task>(session: &mut InferenceSession, task: &T) -> Result<(), Error> {
+    match task.outputs() {
+        Some((main, second)) => session.read_outputs(main, second),
+        None => Ok(()),
+    }
 }
 
 /// Logs and posts (`autoencoder-provider`) where `session` runs: the provider, what `auto`

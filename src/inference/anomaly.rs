@@ -24,6 +24,9 @@ pub struct ErrorMap {
     pub height: usize,
     /// `width * height` errors, row-major; 1.0 is the error level of normal data, 0 is none.
     pub values: Vec<f32>,
+    /// The frame score the model gave itself (its score output, normalised like the map),
+    /// when it has one; else the score is a percentile of the map.
+    pub model_score: Option<f32>,
     /// Planes reused from frame to frame so that computing allocates nothing once sized.
     scratch: Scratch,
 }
@@ -77,6 +80,7 @@ impl ErrorMap {
         ssim_weight: f32,
         error_scale: f32,
     ) -> Result<(), Error> {
+        self.model_score = None;
         for (name, p) in [("input", input), ("reconstruction", reconstruction)] {
             if p.values.len() < 3 * p.plane_width * p.plane_height
                 || width > p.plane_width
@@ -158,6 +162,46 @@ impl ErrorMap {
         );
         self.width = width;
         self.height = height;
+    }
+
+    /// Takes a model's own anomaly map (`shape` `[1,1,h,w]` or `[1,h,w]`, covering an input
+    /// tensor of `tensor` size whose top-left `content` is the frame): its frame's part,
+    /// divided by `error_scale`, and the first value of `score`, likewise.
+    pub fn take_map(
+        &mut self,
+        (shape, values): (&[i64], &[f32]),
+        (tensor, content): (Size, Size),
+        error_scale: f32,
+        score: Option<&[f32]>,
+    ) -> Result<(), Error> {
+        let (out_h, out_w) = match *shape {
+            [1, h, w] | [1, 1, h, w] if h > 0 && w > 0 && values.len() == (h * w) as usize => {
+                (h as usize, w as usize)
+            }
+            _ => {
+                return Err(Error::inference(format!(
+                    "the model returned an anomaly map of shape {}; expected [1,1,H,W] or [1,H,W]",
+                    format_shape(shape)
+                )));
+            }
+        };
+        let width = (content.width * out_w / tensor.width.max(1)).clamp(1, out_w);
+        let height = (content.height * out_h / tensor.height.max(1)).clamp(1, out_h);
+        self.width = width;
+        self.height = height;
+        self.values.clear();
+        for row in values.chunks_exact(out_w).take(height) {
+            self.values.extend_from_slice(&row[..width]);
+        }
+        self.normalise(error_scale);
+        self.model_score = match score {
+            Some([first, ..]) if first.is_finite() => {
+                Some(first / error_scale.max(f32::MIN_POSITIVE))
+            }
+            Some(_) => Some(0.0),
+            None => None,
+        };
+        Ok(())
     }
 
     fn normalise(&mut self, error_scale: f32) {

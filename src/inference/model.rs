@@ -38,7 +38,22 @@ pub mod keys {
     pub const ERROR_SCALE: &str = "error_scale";
     /// Anomaly: the weight of (1 - SSIM) against L2 in the error, 0 to 1.
     pub const ERROR_SSIM_WEIGHT: &str = "error_ssim_weight";
+    /// Anomaly: the output that is the model's own anomaly map (default: `anomaly_map` when the
+    /// model has it, as anomalib's exports do).
+    pub const MAP_OUTPUT: &str = "map_output";
+    /// Anomaly, with a map: the output that is the model's frame score (default:
+    /// `pred_score` when the model has it).
+    pub const SCORE_OUTPUT: &str = "score_output";
 }
+
+/// The output anomalib's exports name their anomaly map.
+pub const ANOMALIB_MAP: &str = "anomaly_map";
+/// The output anomalib's exports name their frame score.
+pub const ANOMALIB_SCORE: &str = "pred_score";
+/// The error scale of a model's own anomaly map when its metadata gives none: anomalib
+/// normalises its map and score so that 0.5 is its threshold, which this puts at 2, the
+/// element's default threshold.
+pub const DEFAULT_MAP_SCALE: f32 = 0.25;
 
 /// The value range of image tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,10 +500,15 @@ impl ModelDescription {
         })
     }
 
-    /// An anomaly autoencoder's contract: a float image output of 3 channels; `error_scale`
-    /// (if present) and `error_ssim_weight` (0 to 1, default 0.5) are non-negative numbers.
+    /// An anomaly model's contract: a reconstruction autoencoder's float image output of 3
+    /// channels, or a model's own anomaly map (`[1,1,H,W]` or `[1,H,W]`, see
+    /// [`ModelDescription::anomaly_map`]); `error_scale` (if present) and `error_ssim_weight`
+    /// (0 to 1, default 0.5) are non-negative numbers.
     pub fn anomaly(&self) -> Result<AnomalyContract, Error> {
-        self.output()?.expect_image(3)?;
+        let map = self.anomaly_map()?;
+        if map.is_none() {
+            self.output()?.expect_image(3)?;
+        }
         let number = |key: &str| -> Result<Option<f32>, Error> {
             self.metadata
                 .get(key)
@@ -523,7 +543,66 @@ impl ModelDescription {
         Ok(AnomalyContract {
             error_scale,
             ssim_weight,
+            map,
         })
+    }
+
+    /// The model's own anomaly map and score outputs, when it has a map: the output metadata
+    /// `map_output` names, else one named `anomaly_map`; the score output `score_output`
+    /// names, else one named `pred_score`, if any.
+    pub fn anomaly_map(&self) -> Result<Option<MapOutputs>, Error> {
+        let named = |key: &str, default: &str| -> Result<Option<&OutputSpec>, Error> {
+            match self.metadata.get(key) {
+                Some(name) => self
+                    .outputs
+                    .iter()
+                    .find(|o| &o.name == name)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> =
+                            self.outputs.iter().map(|o| o.name.as_str()).collect();
+                        Error::settings(format!(
+                            "metadata key '{key}' is '{name}', but the model's outputs are {}",
+                            names.join(", ")
+                        ))
+                    }),
+                None => Ok(self.outputs.iter().find(|o| o.name == default)),
+            }
+        };
+        let Some(map) = named(keys::MAP_OUTPUT, ANOMALIB_MAP)? else {
+            return Ok(None);
+        };
+        let batch_ok = |n: &i64| *n == 1 || *n <= 0;
+        let map_ok = map.is_float
+            && match map.shape.as_slice() {
+                [n, h, w] => batch_ok(n) && *h != 0 && *w != 0,
+                [n, c, h, w] => batch_ok(n) && (*c == 1 || *c <= 0) && *h != 0 && *w != 0,
+                _ => false,
+            };
+        if !map_ok {
+            return Err(Error::settings(format!(
+                "the anomaly map output '{}' is {}{}; expected a float tensor [1,1,H,W] or [1,H,W]",
+                map.name,
+                if map.is_float { "" } else { "not float32, " },
+                format_shape(&map.shape)
+            )));
+        }
+        let score = named(keys::SCORE_OUTPUT, ANOMALIB_SCORE)?;
+        if let Some(score) = score {
+            let one = score.shape.iter().all(|d| *d == 1 || *d <= 0);
+            if !score.is_float || !one {
+                return Err(Error::settings(format!(
+                    "the score output '{}' is {}{}; expected one float value per frame",
+                    score.name,
+                    if score.is_float { "" } else { "not float32, " },
+                    format_shape(&score.shape)
+                )));
+            }
+        }
+        Ok(Some(MapOutputs {
+            map: map.name.clone(),
+            score: score.map(|s| s.name.clone()),
+        }))
     }
 }
 
@@ -544,13 +623,24 @@ pub struct SegmentationContract {
     pub scores: BinaryScores,
 }
 
-/// What an anomaly autoencoder's metadata says.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What an anomaly model's outputs and metadata say.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnomalyContract {
     /// The per-pixel error of normal data, when the model was calibrated (> 0).
     pub error_scale: Option<f32>,
     /// The weight of (1 - SSIM) against L2, 0 to 1.
     pub ssim_weight: f32,
+    /// The model's own anomaly map (and score), when it gives one instead of a reconstruction.
+    pub map: Option<MapOutputs>,
+}
+
+/// The outputs of an anomaly model that gives its own map (anomalib's exports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapOutputs {
+    /// The anomaly map's output.
+    pub map: String,
+    /// The frame score's output, if the model has one.
+    pub score: Option<String>,
 }
 
 // --- The model file and what a loaded session says of its model -------------------------
@@ -767,6 +857,49 @@ mod tests {
             }],
             metadata: meta(meta_pairs),
         }
+    }
+
+    #[test]
+    fn an_anomaly_map_output_is_found_by_name_and_checked() {
+        let output = |name: &str, is_float: bool, shape: &[i64]| OutputSpec {
+            name: name.into(),
+            is_float,
+            shape: shape.to_vec(),
+        };
+        let mut d = description(&[1], &[]);
+        d.outputs = vec![
+            output("pred_score", true, &[1]),
+            output("pred_label", false, &[1]),
+            output("anomaly_map", true, &[1, 1, -1, -1]),
+        ];
+        assert_eq!(
+            d.anomaly().unwrap().map,
+            Some(MapOutputs {
+                map: "anomaly_map".into(),
+                score: Some("pred_score".into())
+            })
+        );
+        d.metadata = meta(&[("map_output", "heat")]);
+        let e = d.anomaly().unwrap_err();
+        assert_eq!(
+            e,
+            "metadata key 'map_output' is 'heat', but the model's outputs are pred_score, \
+             pred_label, anomaly_map"
+        );
+        d.metadata = meta(&[("score_output", "pred_label")]);
+        let e = d.anomaly().unwrap_err();
+        assert_eq!(
+            e,
+            "the score output 'pred_label' is not float32, [1]; expected one float value per frame"
+        );
+        d.metadata = meta(&[]);
+        d.outputs[2] = output("anomaly_map", true, &[1, 3, -1, -1]);
+        let e = d.anomaly().unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("the anomaly map output 'anomaly_map' is [1,3,?,?]"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -30,6 +30,12 @@ pub trait Task: Send + 'static {
         layout: TensorLayout,
         out: &mut Self::Output,
     ) -> Result<(), Error>;
+
+    /// The outputs `read` needs, by name: the main one and a second one (see
+    /// [`InferenceSession::read_outputs`]); None: the model's first output.
+    fn outputs(&self) -> Option<(&str, Option<&str>)> {
+        None
+    }
 }
 
 /// The newest result: its generation counts finished inferences (0: none yet).

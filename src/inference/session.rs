@@ -129,6 +129,8 @@ pub struct InferenceSession {
     skipped: Vec<SkippedProvider>,
     report: StartReport,
     max_tensor_bytes: usize,
+    /// The outputs read at each run: the main one, and a second one (e.g. a score) if asked.
+    read: (usize, Option<usize>),
 }
 
 impl fmt::Debug for InferenceSession {
@@ -186,6 +188,7 @@ impl InferenceSession {
                         skipped,
                         report,
                         max_tensor_bytes: config.max_tensor_bytes,
+                        read: (0, None),
                     });
                 }
                 Err(reason)
@@ -224,6 +227,23 @@ impl InferenceSession {
         self.max_tensor_bytes
     }
 
+    /// Reads the output named `main` (instead of the first) at each run, and `second` beside
+    /// it when given (both float tensors).
+    pub fn read_outputs(&mut self, main: &str, second: Option<&str>) -> Result<(), Error> {
+        let index = |name: &str| {
+            self.description
+                .outputs
+                .iter()
+                .position(|o| o.name == name && o.is_float)
+                .ok_or_else(|| {
+                    Error::settings(format!("the model has no float output named '{name}'"))
+                })
+        };
+        self.read = (index(main)?, second.map(index).transpose()?);
+        self.bound = None;
+        Ok(())
+    }
+
     /// The input tensor for a `width` x `height` frame, planar `[1,3,height,width]`, to be
     /// filled in place before [`InferenceSession::run`]. The input and output tensors are bound
     /// to the session once per input size and reused: a new size costs one inference (to learn
@@ -242,6 +262,7 @@ impl InferenceSession {
                 self.pinned.as_ref().unwrap_or(&default),
                 (height, width),
                 self.max_tensor_bytes,
+                self.read,
             )?);
         }
         let bound = self.bound.as_mut().expect("bound above");
@@ -297,6 +318,10 @@ impl InferenceSession {
             shape,
             values,
             non_finite: count_non_finite(values),
+            second: bound.second.as_ref().map(|t| {
+                let (shape, values) = t.extract_tensor();
+                (&shape[..], values)
+            }),
         })
     }
 }
@@ -312,6 +337,9 @@ pub struct RunOutput<'a> {
     /// How many output values are NaN or infinite. The tasks clamp them (NaN as 0, infinities
     /// to the ends of the range) so that frames stay valid; the element warns about them.
     pub non_finite: usize,
+    /// The second output read, if one was asked for ([`InferenceSession::read_outputs`]):
+    /// its shape and values.
+    pub second: Option<(&'a [i64], &'a [f32])>,
 }
 
 /// NaN and infinities share the all-ones exponent; counting on the bits vectorises.
@@ -330,6 +358,7 @@ struct Bound {
     input_name: std::ffi::CString,
     input: Tensor<f32>,
     output: Tensor<f32>,
+    second: Option<Tensor<f32>>,
     binding: IoBinding,
 }
 
@@ -340,6 +369,7 @@ impl Bound {
         allocator: &Allocator,
         (height, width): (usize, usize),
         max_tensor_bytes: usize,
+        read: (usize, Option<usize>),
     ) -> Result<Self, Error> {
         let what = |e: ort::Error| {
             Error::inference(format!("cannot prepare a {width}x{height} input: {e}"))
@@ -347,30 +377,44 @@ impl Bound {
         checked_tensor_len("the input tensor", &[1, 3, height, width], max_tensor_bytes)?;
         let mut input = Tensor::<f32>::new(allocator, [1usize, 3, height, width]).map_err(what)?;
         input.extract_tensor_mut().1.fill(0.0);
-        let output_name = &description.outputs[0].name;
-        // The output's size may depend on the input's: one run tells it (and warms up).
-        let shape: Vec<i64> = {
+        let (main, second) = read;
+        let name_of = |i: usize| description.outputs[i].name.as_str();
+        // The outputs' sizes may depend on the input's: one run tells them (and warms up).
+        let (shape, second_shape) = {
             let outputs = session.run(ort::inputs![&input]).map_err(|e| {
                 Error::inference(format!("inference failed on a {width}x{height} input: {e}"))
             })?;
-            let (shape, _) = outputs[output_name.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| Error::inference(format!("could not read the output tensor: {e}")))?;
-            shape.to_vec()
+            let shape_of = |i: usize| -> Result<Vec<i64>, Error> {
+                let (shape, _) = outputs[name_of(i)]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| {
+                        Error::inference(format!("could not read output '{}': {e}", name_of(i)))
+                    })?;
+                Ok(shape.to_vec())
+            };
+            (shape_of(main)?, second.map(shape_of).transpose()?)
         };
-        let dims: Vec<usize> = shape
-            .iter()
-            .map(|&d| usize::try_from(d).unwrap_or(0))
-            .collect();
-        checked_tensor_len("the output tensor", &dims, max_tensor_bytes)?;
-        let mut output = Tensor::<f32>::new(allocator, shape).map_err(what)?;
         let mut binding = session.create_binding().map_err(what)?;
         binding
             .bind_input(description.input.name.as_str(), &input)
             .map_err(what)?;
-        binding
-            .bind_output(output_name.as_str(), &mut output)
-            .map_err(what)?;
+        let mut bind_output = |index: usize, shape: Vec<i64>| -> Result<Tensor<f32>, Error> {
+            let dims: Vec<usize> = shape
+                .iter()
+                .map(|&d| usize::try_from(d).unwrap_or(0))
+                .collect();
+            checked_tensor_len("the output tensor", &dims, max_tensor_bytes)?;
+            let mut output = Tensor::<f32>::new(allocator, shape).map_err(what)?;
+            binding
+                .bind_output(name_of(index), &mut output)
+                .map_err(what)?;
+            Ok(output)
+        };
+        let output = bind_output(main, shape)?;
+        let second = match (second, second_shape) {
+            (Some(index), Some(shape)) => Some(bind_output(index, shape)?),
+            _ => None,
+        };
         let input_name = std::ffi::CString::new(description.input.name.as_str()).map_err(|_| {
             Error::inference(format!(
                 "input name {:?} holds a NUL byte",
@@ -383,6 +427,7 @@ impl Bound {
             input_name,
             input,
             output,
+            second,
             binding,
         })
     }
