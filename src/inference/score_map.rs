@@ -56,10 +56,23 @@ impl ScoreMap {
         self.values.clear();
         for plane in values.chunks_exact(out_w * out_h) {
             for row in plane.chunks_exact(out_w).take(height) {
-                self.values.extend_from_slice(&row[..width]);
+                self.values.extend(row[..width].iter().map(|v| finite(*v)));
             }
         }
         Ok(())
+    }
+}
+
+/// The largest score magnitude kept: infinities become this, NaN its negative, so that
+/// interpolation stays finite (inf - inf would be NaN) while +inf still wins every decision
+/// and NaN loses them all, as when deciding at model resolution.
+const SCORE_LIMIT: f32 = 1e30;
+
+fn finite(v: f32) -> f32 {
+    if v.is_nan() {
+        -SCORE_LIMIT
+    } else {
+        v.clamp(-SCORE_LIMIT, SCORE_LIMIT)
     }
 }
 
