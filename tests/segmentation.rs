@@ -342,6 +342,28 @@ fn the_background_is_replaced_blurred_or_cut_out_with_soft_edges() {
         }
     }
 
+    // From a format without alpha, the element converts: RGBA out, the same weights.
+    let expected = std::fs::read(fixture("coarse_foreground_alpha_64x48.gray")).unwrap();
+    for format in [VideoFormat::Rgb, VideoFormat::Bgrx] {
+        let mut harness =
+            gst_check::Harness::new_parse(&segment("coarse_foreground.onnx", "output=cutout"));
+        harness.set_src_caps(caps(format, w, h));
+        harness
+            .push(pack(&input, w, h, format, w * layout(format).0))
+            .unwrap();
+        let out = harness.pull().unwrap();
+        let out_caps = harness.sinkpad().unwrap().current_caps().unwrap();
+        let info = gst_video::VideoInfo::from_caps(&out_caps).unwrap();
+        assert!(info.has_alpha(), "{format:?} in: {out_caps}");
+        let (rgb, alpha) = unpack(&out, &info);
+        assert_eq!(rgb, input, "{format:?}: the colours are the input's");
+        assert!(
+            max_diff(&alpha, &expected) <= 1,
+            "{format:?}: alpha max diff {}",
+            max_diff(&alpha, &expected)
+        );
+    }
+
     // Blur: the person's pixels stay, the background's are the frame smoothed. A +-16
     // checkerboard over the image gives it detail to lose, and leaves the model's 4x4 pools,
     // so its foreground, as they were.

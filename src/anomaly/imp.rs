@@ -452,7 +452,12 @@ impl BaseTransformImpl for Anomaly {
             .live
             .output
             == Output::Error;
-        Some(analysis::transform_caps(direction, caps, filter, gray))
+        let output = if gray {
+            analysis::OutputFormats::Gray8
+        } else {
+            analysis::OutputFormats::Same
+        };
+        Some(analysis::transform_caps(direction, caps, filter, output))
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {

@@ -41,26 +41,48 @@ pub fn pad_templates() -> Vec<gst::PadTemplate> {
     ]
 }
 
+/// What an analysis element's source pad carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormats {
+    /// The input's format (drawn in place).
+    Same,
+    /// GRAY8 (class ids, an error map).
+    Gray8,
+    /// A format with alpha, whatever the input's (a transparent background).
+    Alpha,
+}
+
 /// The caps on the other side: the same caps, or with the format swapped between the RGB
-/// formats and GRAY8 when the element outputs GRAY8.
+/// formats and what the element outputs.
 pub fn transform_caps(
     direction: gst::PadDirection,
     caps: &gst::Caps,
     filter: Option<&gst::Caps>,
-    gray_output: bool,
+    output: OutputFormats,
 ) -> gst::Caps {
     let mut other = caps.clone();
-    if gray_output {
-        let formats: Vec<glib::SendValue> = match direction {
-            gst::PadDirection::Sink => vec![gst_video::VideoFormat::Gray8.to_str().to_send_value()],
-            _ => VIDEO_FORMATS
-                .iter()
-                .map(|f| f.to_str().to_send_value())
-                .collect(),
+    let src_formats: &[gst_video::VideoFormat] = match output {
+        OutputFormats::Same => &[],
+        OutputFormats::Gray8 => &[gst_video::VideoFormat::Gray8],
+        OutputFormats::Alpha => &ALPHA_FORMATS,
+    };
+    if !src_formats.is_empty() {
+        let formats: &[gst_video::VideoFormat] = match direction {
+            gst::PadDirection::Sink => src_formats,
+            _ => &VIDEO_FORMATS,
         };
-        let list = gst::List::new(formats);
+        let list = gst::List::new(formats.iter().map(|f| f.to_str().to_send_value()));
         for s in other.make_mut().iter_mut() {
             s.set_value("format", list.to_send_value());
+        }
+        if output == OutputFormats::Alpha {
+            // The same format first where it has alpha: the element then works in place.
+            let alpha = gst_video::VideoCapsBuilder::new()
+                .format_list(ALPHA_FORMATS)
+                .build();
+            let mut same = caps.intersect_with_mode(&alpha, gst::CapsIntersectMode::First);
+            same.merge(other);
+            other = same;
         }
     }
     match filter {
@@ -76,15 +98,6 @@ pub const ALPHA_FORMATS: [gst_video::VideoFormat; 4] = [
     gst_video::VideoFormat::Argb,
     gst_video::VideoFormat::Abgr,
 ];
-
-/// `caps` with every structure's format limited to `formats` (each structure keeps the
-/// formats it had among them, or gets them all when its format is not fixed).
-pub fn limit_formats(caps: gst::Caps, formats: &[gst_video::VideoFormat]) -> gst::Caps {
-    let allowed = gst_video::VideoCapsBuilder::new()
-        .format_list(formats.iter().copied())
-        .build();
-    caps.intersect_with_mode(&allowed, gst::CapsIntersectMode::First)
-}
 
 /// The packed image of a mapped RGB-family `frame` (plane 0) as the core reads it; a format
 /// that is not packed RGB is `NotNegotiated`.
@@ -176,7 +189,7 @@ pub fn inference_due(frame: u64, interval: u32) -> bool {
 }
 
 /// The negotiated input and output of an analysis element: RGB in, RGB or GRAY8 out. The
-/// element transforms in place unless it outputs GRAY8.
+/// element transforms in place when both have the same format.
 pub fn negotiate(
     element: &gst_base::BaseTransform,
     incaps: &gst::Caps,
@@ -188,7 +201,7 @@ pub fn negotiate(
     let out_info =
         gst_video::VideoInfo::from_caps(outcaps).map_err(|_| format!("bad caps {outcaps}"))?;
     pixel_layout(in_info.format()).ok_or_else(|| format!("unsupported caps {incaps}"))?;
-    element.set_in_place(out_info.format() != gst_video::VideoFormat::Gray8);
+    element.set_in_place(out_info.format() == in_info.format());
     Ok((in_info, out_info))
 }
 
@@ -199,7 +212,7 @@ pub fn output_size(othercaps: &gst::Caps) -> Option<usize> {
         .map(|info| info.size())
 }
 
-/// As a VideoFilter does: when the element does not work in place (GRAY8 output; in place,
+/// As a VideoFilter does: when the element does not work in place (another output format; in place,
 /// `decide_query` is None and the query goes downstream), it reads frames of any stride
 /// through their VideoMeta, so it says so.
 pub fn propose_video_meta(

@@ -227,6 +227,19 @@ impl Foreground {
     }
 }
 
+/// Sets the alpha byte of every pixel of `frame` (a format with alpha) to `value`.
+pub fn fill_alpha(frame: &mut ImageMut, value: u8) {
+    let layout = frame.layout;
+    let alpha_at = 6 - layout.rgb_offsets.iter().sum::<usize>();
+    let row_len = layout.row_bytes(frame.width);
+    for y in 0..frame.height {
+        let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
+        for px in row.chunks_exact_mut(4) {
+            px[alpha_at] = value;
+        }
+    }
+}
+
 /// The sum of the K class scores of pixel `i` (planes `plane` apart), never 0.
 fn class_sum(values: &[f32], k: usize, plane: usize, i: usize) -> f32 {
     let sum: f32 = (0..k).map(|c| values[c * plane + i]).sum();

@@ -23,7 +23,8 @@ use crate::common::model_settings::ModelSettings;
 use crate::common::{
     SharedF32, analysis, error_message, refuse_while_running, strings, sync_controlled,
 };
-use crate::inference::background::{Backdrop, Foreground};
+use crate::inference::background::{Backdrop, Foreground, fill_alpha};
+use crate::inference::convert::{blend_rgb8, to_rgb8};
 use crate::inference::model::ModelDescription;
 use crate::inference::score_map::{ScoreMap, Upsampler};
 use crate::inference::segmentation::{
@@ -209,6 +210,8 @@ struct Own {
     /// Background outputs: the foreground weights at frame size, and the picture behind.
     foreground: Foreground,
     picture: Option<Backdrop>,
+    /// output=cutout from a format without alpha: the frame as packed RGB.
+    rgb: Vec<u8>,
     fractions: Vec<f64>,
     columns: Vec<usize>,
 }
@@ -538,12 +541,13 @@ impl BaseTransformImpl for Segmentation {
             .unwrap_or_else(|e| e.into_inner())
             .live
             .output;
-        let other = analysis::transform_caps(direction, caps, filter, output == Output::Classes);
-        Some(match output {
-            // A transparent background needs an alpha channel, on both pads (in place).
-            Output::Cutout => analysis::limit_formats(other, &analysis::ALPHA_FORMATS),
-            _ => other,
-        })
+        let formats = match output {
+            Output::Classes => analysis::OutputFormats::Gray8,
+            // A transparent background needs an alpha channel: the element converts.
+            Output::Cutout => analysis::OutputFormats::Alpha,
+            _ => analysis::OutputFormats::Same,
+        };
+        Some(analysis::transform_caps(direction, caps, filter, formats))
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -600,6 +604,9 @@ impl BaseTransformImpl for Segmentation {
         let mut state = self.core.lock();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         let (in_info, out_info) = state.caps()?;
+        if out_info.format() != gst_video::VideoFormat::Gray8 {
+            return self.cut_out_converted(state, (&settings, frame_settings), inbuf, outbuf);
+        }
         {
             let in_frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
@@ -673,6 +680,41 @@ impl Segmentation {
                 Ok(())
             })
             .map_err(|e| stream_error(element, &state.explain(e)))
+    }
+
+    /// output=cutout on an input without alpha: the frame converted into the output's alpha
+    /// format, its alpha the foreground weight (opaque before the first result).
+    fn cut_out_converted(
+        &self,
+        state: &mut State,
+        (settings, frame_settings): (&PerFrame, FrameSettings),
+        inbuf: &gst::Buffer,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (in_info, out_info) = state.caps()?;
+        {
+            let in_frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &in_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+            let image = analysis::image_ref(&in_frame, &in_info)?;
+            let processed = self.classify(state, frame_settings, settings, &image)?;
+            let mut out_frame =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(outbuf, &out_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+            let mut out_image = analysis::image_mut(&mut out_frame, &out_info)?;
+            let own = &mut state.own;
+            own.rgb.resize(image.width * image.height * 3, 0);
+            to_rgb8(&image, &mut own.rgb);
+            blend_rgb8(&own.rgb, &mut out_image, 1.0);
+            if processed {
+                own.foreground.cut_out(&mut out_image);
+            } else {
+                fill_alpha(&mut out_image, u8::MAX);
+                return Ok(gst::FlowSuccess::Ok);
+            }
+        }
+        self.publish(state, settings, outbuf);
+        Ok(gst::FlowSuccess::Ok)
     }
 
     /// Draws the newest result into the frame as `output` says (GRAY8 class ids are written
@@ -798,6 +840,7 @@ fn prepare(
         binary: contract.scores,
         foreground: Foreground::default(),
         picture,
+        rgb: Vec::new(),
         fractions: Vec::new(),
         columns: Vec::new(),
     };
