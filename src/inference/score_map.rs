@@ -33,23 +33,7 @@ impl ScoreMap {
         width: usize,
         height: usize,
     ) -> Result<(), Error> {
-        let (k, out_h, out_w) = match *shape {
-            [1, k, h, w] if (1..=256).contains(&k) && h > 0 && w > 0 => {
-                (k as usize, h as usize, w as usize)
-            }
-            _ => {
-                return Err(Error::inference(format!(
-                    "the model returned class scores of shape {}; expected [1,K,H,W] with 1 <= K <= 256",
-                    format_shape(shape)
-                )));
-            }
-        };
-        if values.len() != k * out_h * out_w || width > out_w || height > out_h || width == 0 {
-            return Err(Error::inference(format!(
-                "class scores {} do not cover a {width}x{height} region",
-                format_shape(shape)
-            )));
-        }
+        let (k, out_h, out_w) = class_scores_covering(shape, values, width, height)?;
         self.classes = k;
         self.width = width;
         self.height = height;
@@ -61,6 +45,34 @@ impl ScoreMap {
         }
         Ok(())
     }
+}
+
+/// The class count K and plane size (h, w) of class scores `values` of `shape` `[1,K,h,w]`,
+/// checked to be 1 <= K <= 256 and to cover a `width` x `height` region.
+pub fn class_scores_covering(
+    shape: &[i64],
+    values: &[f32],
+    width: usize,
+    height: usize,
+) -> Result<(usize, usize, usize), Error> {
+    let (k, out_h, out_w) = match *shape {
+        [1, k, h, w] if (1..=256).contains(&k) && h > 0 && w > 0 => {
+            (k as usize, h as usize, w as usize)
+        }
+        _ => {
+            return Err(Error::inference(format!(
+                "the model returned class scores of shape {}; expected [1,K,H,W] with 1 <= K <= 256",
+                format_shape(shape)
+            )));
+        }
+    };
+    if values.len() != k * out_h * out_w || width > out_w || height > out_h || width == 0 {
+        return Err(Error::inference(format!(
+            "class scores {} do not cover a {width}x{height} region",
+            format_shape(shape)
+        )));
+    }
+    Ok((k, out_h, out_w))
 }
 
 /// The largest score magnitude kept: infinities become this, NaN its negative, so that

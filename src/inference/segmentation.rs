@@ -5,8 +5,7 @@
 
 use super::convert::ImageMut;
 use super::error::Error;
-use super::model::format_shape;
-use super::score_map::{ScoreMap, Upsampler};
+use super::score_map::{ScoreMap, Upsampler, class_scores_covering};
 
 /// How a single-channel (binary foreground) output is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,23 +56,7 @@ impl ClassMap {
         threshold: f32,
         binary: BinaryScores,
     ) -> Result<(), Error> {
-        let (k, out_h, out_w) = match *shape {
-            [1, k, h, w] if (1..=256).contains(&k) && h > 0 && w > 0 => {
-                (k as usize, h as usize, w as usize)
-            }
-            _ => {
-                return Err(Error::inference(format!(
-                    "the model returned class scores of shape {}; expected [1,K,H,W] with 1 <= K <= 256",
-                    format_shape(shape)
-                )));
-            }
-        };
-        if values.len() != k * out_h * out_w || width > out_w || height > out_h {
-            return Err(Error::inference(format!(
-                "class scores {} do not cover a {width}x{height} region",
-                format_shape(shape)
-            )));
-        }
+        let (k, out_h, out_w) = class_scores_covering(shape, values, width, height)?;
         self.width = width;
         self.height = height;
         self.ids.resize(width * height, 0);
