@@ -165,11 +165,10 @@ def export(model, work, out_path, args, train_seconds):
     meta = {
         "kind": "anomaly", "input_range": "0-1", "mean": "0,0,0", "std": "1,1,1",
         "channel_order": "rgb",
-        # What the outputs are (see models/README.md): anomalib's normalised map and score, 0-1,
-        # with anomalib's thresholds at 0.5 (pred_mask = anomaly_map > 0.5,
-        # pred_label = pred_score > 0.5).
-        "anomaly_map_output": "anomaly_map", "score_output": "pred_score",
-        "anomaly_map_range": "0-1", "anomaly_threshold": "0.5",
+        # The element's contract (README.md, "Model metadata"): the map and score outputs, and
+        # error_scale 0.25, which puts anomalib's 0.5 thresholds (pred_mask = anomaly_map > 0.5,
+        # pred_label = pred_score > 0.5) at the element's default threshold 2.
+        "map_output": "anomaly_map", "score_output": "pred_score", "error_scale": "0.25",
         "source": f"anomalib Draem ({versions()})",
         "architecture": f"DRAEM, reconstructive base_width={RECON_WIDTH}, "
                         f"discriminative base_width={DISC_WIDTH}",

@@ -233,3 +233,61 @@ fn a_model_that_gives_its_own_map_and_score_runs_as_anomalib_exports_do() {
         );
     }
 }
+
+#[test]
+fn the_shipped_anomalib_model_matches_onnx_runtime_in_python() {
+    init();
+    // models/anomalib_brick.onnx: anomalib's DRAEM exported by anomalib itself (map [1,96,96],
+    // score [1]); references from ONNX Runtime's Python API (models/anomalib_brick.py).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("models/reference/anomalib_brick.json")).unwrap(),
+    )
+    .unwrap();
+    let model = root.join("models/anomalib_brick.onnx");
+    let (w, h, max_error) = (96, 96, 4.0f32);
+    let samples = json["samples"].as_object().unwrap();
+    assert_eq!(samples.len(), 3);
+    for (name, sample) in samples {
+        let input = std::fs::read(root.join(sample["input"].as_str().unwrap())).unwrap();
+        let map: Vec<f32> = std::fs::read(root.join(sample["anomaly_map"].as_str().unwrap()))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let out = run_one(
+            &format!(
+                "onnxanomaly model-file={} output=error max-error={max_error}",
+                model.display()
+            ),
+            VideoFormat::Rgb,
+            w,
+            h,
+            pack(&input, w, h, VideoFormat::Rgb, w * 3),
+        );
+        let expected: Vec<u8> = map
+            .iter()
+            .map(|m| ((m / 0.25 / max_error).clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+            .collect();
+        let got = gray8(&out, w, h);
+        assert!(
+            max_diff(&got, &expected) <= 1,
+            "{name}: max diff {}",
+            max_diff(&got, &expected)
+        );
+        let meta = gst::meta::CustomMeta::from_buffer(&out, "GstAutoencoderAnomalyMeta").unwrap();
+        let s = meta.structure();
+        let score = s.get::<f64>("score").unwrap();
+        let python = sample["pred_score"].as_f64().unwrap() / 0.25;
+        assert!(
+            (score - python).abs() < 1e-4,
+            "{name}: score {score}, Python {python}"
+        );
+        // The element's default threshold 2 is anomalib's 0.5.
+        assert_eq!(
+            s.get::<bool>("anomalous").unwrap(),
+            sample["pred_label"].as_bool().unwrap(),
+            "{name}"
+        );
+    }
+}
