@@ -93,6 +93,14 @@ pub fn start_session(
         runtime::library_location().unwrap_or_default(),
         session.description()
     );
+    if let Some(why) = runtime::shared_arena_error() {
+        gst::warning!(
+            cat,
+            obj = element,
+            "ONNX Runtime gave no shared CPU memory arena ({why}): each session has its own, \
+             and memory may grow over state changes"
+        );
+    }
     Ok((session, pre))
 }
 

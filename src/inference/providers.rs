@@ -105,7 +105,13 @@ pub(super) fn with_provider(
         Error::runtime(format!("the {provider} execution provider cannot run: {e}"))
     };
     let dispatch = match provider {
-        Provider::Cpu => return Ok(builder),
+        // The process's shared CPU arena (see `runtime::share_cpu_arena`) instead of one
+        // per session, so that starting and stopping does not grow the malloc heap.
+        Provider::Cpu => {
+            return builder
+                .with_env_allocators()
+                .map_err(|e| Error::runtime(e.to_string()));
+        }
         Provider::Cuda => {
             require_available::<ep::CUDA>(provider)?;
             report.gpu = Some(probe_gpu(provider, config)?);

@@ -21,6 +21,8 @@ const SYSTEM_SONAMES: [&str; 2] = ["libonnxruntime.so.1", "libonnxruntime.so"];
 
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 static LOADED_FROM: OnceLock<String> = OnceLock::new();
+/// Whether the CPU sessions share one memory arena (see [`share_cpu_arena`]), else why not.
+static SHARED_ARENA: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// The loaded ONNX Runtime's version, e.g. `1.32.0` (from its build information; `unknown`
 /// where that does not say).
@@ -38,6 +40,12 @@ fn version_from_build_info(info: &str) -> String {
 /// Where the ONNX Runtime library was loaded from, once it is.
 pub fn library_location() -> Option<&'static str> {
     LOADED_FROM.get().map(String::as_str)
+}
+
+/// Why the CPU sessions could not share one memory arena, if they could not: each then has
+/// its own, as ONNX Runtime's default is, and memory may grow over start/stop cycles.
+pub fn shared_arena_error() -> Option<&'static str> {
+    SHARED_ARENA.get()?.as_ref().err().map(String::as_str)
 }
 
 /// Where ONNX Runtime's own log lines go: (severity, category, code location, message).
@@ -82,8 +90,41 @@ pub fn environment() -> Result<Environment, Error> {
             "could not create the ONNX Runtime environment: {e}"
         ))
     })?;
+    let _ = SHARED_ARENA.set(share_cpu_arena(&built));
     *env = Some(built.clone());
     Ok(built)
+}
+
+/// Registers one CPU memory arena in the environment for every CPU session of the process to
+/// allocate from (sessions opt in with `with_env_allocators`, see [`super::providers`]).
+///
+/// Each session would otherwise own an arena, grown at its first run to hold the activations
+/// (tens of MiB at 320x180) and freed when the session is dropped at stop. When glibc frees
+/// such a block it raises its mmap threshold to the block's size and its trim threshold to
+/// twice that: the next session's arena then comes from the malloc heaps, which give memory
+/// back only from their top and fragment, so PLAYING <-> NULL cycles grew RSS by 5-50 MiB
+/// before it levelled off (tests/state_cycles.rs; `MALLOC_MMAP_THRESHOLD_=131072`, which keeps
+/// the threshold fixed, made the growth go away too). One arena for the process is allocated
+/// once and reused by every start: stopping no longer frees it, and it keeps its peak size
+/// until the process exits (about what the heaps kept before).
+fn share_cpu_arena(env: &Environment) -> Result<(), String> {
+    use ort::AsPointer;
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+
+    // The memory info of the CPU provider's own arena, which the shared one replaces.
+    let info = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Arena,
+        MemoryType::Default,
+    )
+    .map_err(|e| e.to_string())?;
+    // SAFETY: the environment and the memory info are live; a null configuration is ONNX
+    // Runtime's default arena.
+    let status = unsafe {
+        (ort::api().CreateAndRegisterAllocator)(env.ptr().cast_mut(), info.ptr(), std::ptr::null())
+    };
+    super::session::check_status(status)
 }
 
 /// One place looked at for the library and what was found there.

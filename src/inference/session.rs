@@ -448,7 +448,7 @@ fn pinned_allocator(session: &Session) -> Result<Allocator, Error> {
 }
 
 /// Turns an ONNX Runtime status into its message (freeing it).
-fn check_status(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
+pub(super) fn check_status(status: ort::sys::OrtStatusPtr) -> Result<(), String> {
     if status.0.is_null() {
         return Ok(());
     }
