@@ -187,6 +187,46 @@ fn a_model_without_an_error_scale_needs_the_property() {
     );
 }
 
+/// Little-endian float32 values from a reference file.
+fn read_f32(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// `input` (RGB, `width` x `height`) through `onnxanomaly <props> output=error` (255 at
+/// `max_error`): the GRAY8 error map and the meta's score and anomalous flag.
+fn error_map_of(
+    props: &str,
+    input: &[u8],
+    (width, height): (usize, usize),
+    max_error: f32,
+) -> (Vec<u8>, f64, bool) {
+    let out = run_one(
+        &format!("onnxanomaly {props} output=error max-error={max_error}"),
+        VideoFormat::Rgb,
+        width,
+        height,
+        pack(input, width, height, VideoFormat::Rgb, width * 3),
+    );
+    let meta = gst::meta::CustomMeta::from_buffer(&out, "GstAutoencoderAnomalyMeta").unwrap();
+    let s = meta.structure();
+    (
+        gray8(&out, width, height),
+        s.get::<f64>("score").unwrap(),
+        s.get::<bool>("anomalous").unwrap(),
+    )
+}
+
+/// The GRAY8 error output for a model's own map divided by `error_scale`.
+fn gray_of_map(map: &[f32], error_scale: f32, max_error: f32) -> Vec<u8> {
+    map.iter()
+        .map(|m| ((m / error_scale / max_error).clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+        .collect()
+}
+
 #[test]
 fn a_model_that_gives_its_own_map_and_score_runs_as_anomalib_exports_do() {
     init();
@@ -195,11 +235,7 @@ fn a_model_that_gives_its_own_map_and_score_runs_as_anomalib_exports_do() {
     // element's default 2) is the error; its score, likewise, the frame's score.
     let (w, h) = (64, 48);
     let input = read_rgb("smooth_64x48.rgb", w, h);
-    let map: Vec<f32> = std::fs::read(fixture("anomalib_like_64x48.f32"))
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let map = read_f32(&fixture("anomalib_like_64x48.f32"));
     let score: f32 = std::fs::read_to_string(fixture("anomalib_like_64x48.score"))
         .unwrap()
         .trim()
@@ -207,28 +243,21 @@ fn a_model_that_gives_its_own_map_and_score_runs_as_anomalib_exports_do() {
         .unwrap();
     let max_error = 3.0f32;
     let model = fixture_str("anomalib_like.onnx");
+    let expected = gray_of_map(&map, 0.25, max_error);
     for mode in ["", "non-blocking=true wait-first-result=true"] {
-        let out = run_one(
-            &format!("onnxanomaly model-file={model} output=error max-error={max_error} {mode}"),
-            VideoFormat::Rgb,
-            w,
-            h,
-            pack(&input, w, h, VideoFormat::Rgb, w * 3),
+        let (got, frame_score, _) = error_map_of(
+            &format!("model-file={model} {mode}"),
+            &input,
+            (w, h),
+            max_error,
         );
-        let expected: Vec<u8> = map
-            .iter()
-            .map(|m| ((m / 0.25 / max_error).clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
-            .collect();
-        let got = gray8(&out, w, h);
         assert!(
             max_diff(&got, &expected) <= 1,
             "{mode}: max diff {}",
             max_diff(&got, &expected)
         );
-        let meta = gst::meta::CustomMeta::from_buffer(&out, "GstAutoencoderAnomalyMeta").unwrap();
-        let frame_score = meta.structure().get::<f64>("score").unwrap() as f32;
         assert!(
-            (frame_score - score / 0.25).abs() < 1e-4,
+            (frame_score as f32 - score / 0.25).abs() < 1e-4,
             "{mode}: score {frame_score}, the model's {score}"
         );
     }
@@ -250,44 +279,25 @@ fn the_shipped_anomalib_model_matches_onnx_runtime_in_python() {
     assert_eq!(samples.len(), 3);
     for (name, sample) in samples {
         let input = std::fs::read(root.join(sample["input"].as_str().unwrap())).unwrap();
-        let map: Vec<f32> = std::fs::read(root.join(sample["anomaly_map"].as_str().unwrap()))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let out = run_one(
-            &format!(
-                "onnxanomaly model-file={} output=error max-error={max_error}",
-                model.display()
-            ),
-            VideoFormat::Rgb,
-            w,
-            h,
-            pack(&input, w, h, VideoFormat::Rgb, w * 3),
+        let map = read_f32(&root.join(sample["anomaly_map"].as_str().unwrap()));
+        let (got, score, anomalous) = error_map_of(
+            &format!("model-file={}", model.display()),
+            &input,
+            (w, h),
+            max_error,
         );
-        let expected: Vec<u8> = map
-            .iter()
-            .map(|m| ((m / 0.25 / max_error).clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
-            .collect();
-        let got = gray8(&out, w, h);
+        let expected = gray_of_map(&map, 0.25, max_error);
         assert!(
             max_diff(&got, &expected) <= 1,
             "{name}: max diff {}",
             max_diff(&got, &expected)
         );
-        let meta = gst::meta::CustomMeta::from_buffer(&out, "GstAutoencoderAnomalyMeta").unwrap();
-        let s = meta.structure();
-        let score = s.get::<f64>("score").unwrap();
         let python = sample["pred_score"].as_f64().unwrap() / 0.25;
         assert!(
             (score - python).abs() < 1e-4,
             "{name}: score {score}, Python {python}"
         );
         // The element's default threshold 2 is anomalib's 0.5.
-        assert_eq!(
-            s.get::<bool>("anomalous").unwrap(),
-            sample["pred_label"].as_bool().unwrap(),
-            "{name}"
-        );
+        assert_eq!(anomalous, sample["pred_label"].as_bool().unwrap(), "{name}");
     }
 }

@@ -436,33 +436,26 @@ fn the_background_is_replaced_blurred_or_cut_out_with_soft_edges() {
 #[test]
 fn a_background_picture_that_cannot_be_read_is_a_start_error() {
     init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! fakesink",
-        segment(
-            "coarse_foreground.onnx",
-            "output=replace background-image=/nonexistent/sky.png"
-        )
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let message = start_error(&pipeline);
+    let error_with_picture = |picture: &str| {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! \
+             fakesink",
+            segment(
+                "coarse_foreground.onnx",
+                &format!("output=replace background-image={picture}")
+            )
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        start_error(&pipeline)
+    };
+    let message = error_with_picture("/nonexistent/sky.png");
     assert!(
         message.starts_with("background picture '/nonexistent/sky.png': No such file or directory"),
         "{message}"
     );
-    let text = fixture("not_onnx.onnx");
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=32,height=32 ! {} ! fakesink",
-        segment(
-            "coarse_foreground.onnx",
-            &format!("output=replace background-image={}", text.display())
-        )
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let message = start_error(&pipeline);
+    let message = error_with_picture(&fixture_str("not_onnx.onnx"));
     assert!(
         message.contains("cannot be decoded (PNG and JPEG are read)"),
         "{message}"

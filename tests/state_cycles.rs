@@ -32,15 +32,6 @@ const WINDOW: usize = 10;
 /// Cycles at which RSS is printed.
 const MARKS: [usize; 6] = [10, 100, 200, 500, 1000, 2000];
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 /// Plays `element` to EOS (one frame) and sets it to NULL, `cycles` times; returns RSS after
 /// each cycle.
 fn cycle(element: &str, cycles: usize) -> Vec<u64> {

@@ -35,7 +35,13 @@ impl Backdrop {
     pub fn picture(path: &std::path::Path) -> Result<Self, Error> {
         let shown = super::error::shown(path);
         let image = image::ImageReader::open(path)
-            .map_err(|e| Error::not_found(format!("background picture '{shown}': {e}")))?
+            .map_err(|e| {
+                let message = format!("background picture '{shown}': {e}");
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::not_found(message),
+                    _ => Error::unreadable(message),
+                }
+            })?
             .with_guessed_format()
             .map_err(|e| Error::unreadable(format!("background picture '{shown}': {e}")))?
             .decode()
@@ -77,8 +83,8 @@ pub struct Foreground {
     frame_rgb: Vec<u8>,
     frame_blocks: ScoreMap,
     blur_upsampler: Upsampler,
-    /// The picture resized to the frame, for this frame size.
-    picture_size: Option<(usize, usize)>,
+    /// What `behind` holds when it outlasts a frame (a colour or the picture, at a frame size).
+    behind_holds: Option<Held>,
     resizer: Resizer,
 }
 
@@ -160,7 +166,8 @@ impl Foreground {
             width: frame.width,
             height: frame.height,
         };
-        if self.alpha_size != (size.width, size.height) {
+        let dims = (size.width, size.height);
+        if self.alpha_size != dims {
             return Err(Error::inference(
                 "the foreground is not at the frame's size",
             ));
@@ -189,21 +196,25 @@ impl Foreground {
                             }
                         }
                     });
-                self.picture_size = None;
+                self.behind_holds = None;
             }
+            // A colour or the picture is made once per frame size (and colour).
             Backdrop::Colour(colour) => {
-                self.behind.resize(size.rgb_len(), 0);
-                for px in self.behind.chunks_exact_mut(3) {
-                    px.copy_from_slice(colour);
+                let held = Some(Held::Colour(dims, *colour));
+                if self.behind_holds != held {
+                    self.behind.resize(size.rgb_len(), 0);
+                    for px in self.behind.chunks_exact_mut(3) {
+                        px.copy_from_slice(colour);
+                    }
+                    self.behind_holds = held;
                 }
-                self.picture_size = None;
             }
             Backdrop::Picture { rgb, size: picture } => {
-                // Resized once per frame size.
-                if self.picture_size != Some((size.width, size.height)) {
+                let held = Some(Held::Picture(dims));
+                if self.behind_holds != held {
                     self.behind.resize(size.rgb_len(), 0);
                     self.resizer.resize(rgb, *picture, &mut self.behind, size)?;
-                    self.picture_size = Some((size.width, size.height));
+                    self.behind_holds = held;
                 }
             }
         }
@@ -214,30 +225,36 @@ impl Foreground {
     /// Makes the background transparent: the alpha byte of each pixel of `frame` (a format
     /// with alpha) becomes its foreground weight; the colours stay.
     pub fn cut_out(&self, frame: &mut ImageMut) {
-        let layout = frame.layout;
-        // R, G, B and A take the four byte offsets 0 to 3.
-        let alpha_at = 6 - layout.rgb_offsets.iter().sum::<usize>();
-        let row_len = layout.row_bytes(frame.width);
-        for (y, weights) in self.alpha.chunks_exact(frame.width).enumerate() {
-            let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
-            for (px, a) in row.chunks_exact_mut(4).zip(weights) {
-                px[alpha_at] = *a;
-            }
-        }
+        let width = frame.width;
+        write_alpha(frame, |x, y| self.alpha[y * width + x]);
     }
 }
 
 /// Sets the alpha byte of every pixel of `frame` (a format with alpha) to `value`.
 pub fn fill_alpha(frame: &mut ImageMut, value: u8) {
+    write_alpha(frame, |_, _| value);
+}
+
+/// Writes `alpha(x, y)` into the alpha byte of each pixel of `frame` (a 4-byte layout whose
+/// fourth byte, the one R, G and B leave, is alpha).
+fn write_alpha(frame: &mut ImageMut, alpha: impl Fn(usize, usize) -> u8) {
     let layout = frame.layout;
+    // R, G, B and A take the four byte offsets 0 to 3.
     let alpha_at = 6 - layout.rgb_offsets.iter().sum::<usize>();
     let row_len = layout.row_bytes(frame.width);
     for y in 0..frame.height {
         let row = &mut frame.data[y * frame.stride..y * frame.stride + row_len];
-        for px in row.chunks_exact_mut(4) {
-            px[alpha_at] = value;
+        for (x, px) in row.chunks_exact_mut(4).enumerate() {
+            px[alpha_at] = alpha(x, y);
         }
     }
+}
+
+/// What the backdrop buffer holds between frames, and for which frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Colour((usize, usize), [u8; 3]),
+    Picture((usize, usize)),
 }
 
 /// The sum of the K class scores of pixel `i` (planes `plane` apart), never 0.

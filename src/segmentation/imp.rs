@@ -208,6 +208,8 @@ struct Own {
     upsampler: Upsampler,
     binary: BinaryScores,
     /// Background outputs: the foreground weights at frame size, and the picture behind.
+    /// How decisions reach the frame size (as the task reads the output).
+    upsampling: Upsampling,
     foreground: Foreground,
     picture: Option<Backdrop>,
     /// output=cutout from a format without alpha: the frame as packed RGB.
@@ -450,12 +452,6 @@ impl BaseTransformImpl for Segmentation {
             MODEL_KIND,
             "a segmentation model",
             |description, _, not_this| {
-                let (own, binary) = prepare(
-                    description,
-                    settings.palette.as_deref(),
-                    settings.background_image.as_deref(),
-                    not_this,
-                )?;
                 // The background outputs blend by the scores: they need them, whatever
                 // `upsampling` says.
                 let upsampling = if settings.live.output.is_background() {
@@ -463,6 +459,13 @@ impl BaseTransformImpl for Segmentation {
                 } else {
                     settings.upsampling
                 };
+                let (own, binary) = prepare(
+                    description,
+                    settings.palette.as_deref(),
+                    settings.background_image.as_deref(),
+                    upsampling,
+                    not_this,
+                )?;
                 let task = SegmentationTask {
                     binary,
                     threshold,
@@ -660,7 +663,7 @@ impl Segmentation {
                     own.foreground.from_scores(&result.scores, own.binary);
                     own.foreground.to_frame(width, height, feather)?;
                 }
-                if result.scores.classes > 0 {
+                if own.upsampling == Upsampling::Bilinear {
                     let threshold = self.threshold.get();
                     own.frame.decide_upsampled(
                         &result.scores,
@@ -806,6 +809,7 @@ fn prepare(
     description: &ModelDescription,
     palette: Option<&str>,
     picture: Option<&std::path::Path>,
+    upsampling: Upsampling,
     not_this: &dyn Fn(String) -> gst::ErrorMessage,
 ) -> Result<(Own, BinaryScores), gst::ErrorMessage> {
     let picture = picture
@@ -838,6 +842,7 @@ fn prepare(
         frame: ClassMap::default(),
         upsampler: Upsampler::default(),
         binary: contract.scores,
+        upsampling,
         foreground: Foreground::default(),
         picture,
         rgb: Vec::new(),

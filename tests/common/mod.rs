@@ -273,3 +273,13 @@ pub fn dominant(rgb: &[u8]) -> Vec<u8> {
         })
         .collect()
 }
+
+/// This process's resident memory in KiB (VmRSS).
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
