@@ -83,7 +83,7 @@ fn benches(c: &mut Criterion) {
         for (name, layout) in LAYOUTS {
             let img = frame(w, h, layout);
             for normalised in [false, true] {
-                let encoder = InputEncoder::new(&preprocessing(normalised));
+                let encoder = InputEncoder::new(&preprocessing(normalised), 3);
                 let image = ImageRef {
                     data: &img,
                     width: w,

@@ -69,12 +69,14 @@ mod common;
 pub mod inference;
 pub mod segmentation;
 mod styletransfer;
+mod superres;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     common::enums::mark_as_plugin_api();
     styletransfer::register(plugin)?;
     segmentation::register(plugin)?;
     anomaly::register(plugin)?;
+    superres::register(plugin)?;
     Ok(())
 }
 

@@ -201,7 +201,7 @@ proptest! {
             })
             .collect();
 
-        let spec = InputSpec { name: "input".into(), height: model_h, width: model_w };
+        let spec = InputSpec { name: "input".into(), channels: 3, height: model_h, width: model_w };
         let pre = Preprocessing { size_multiple: multiple, ..Default::default() };
         let mut input = TensorInput::new(&spec, &pre, scale);
         let tensor_layout = input.layout(width, height);
@@ -217,7 +217,7 @@ proptest! {
         let output: Vec<f32> = (0..3 * out_w * out_h).map(|i| values[i % values.len()]).collect();
         let shape = [1, 3, out_h as i64, out_w as i64];
         let mut decoded = DecodedImage::default();
-        decode_image(&shape, &output, tensor_layout, &mut decoded).unwrap();
+        decode_image(&shape, &output, 3, tensor_layout, &mut decoded).unwrap();
         ImageOutput::new(&pre).draw(&decoded, &mut frame, strength).unwrap();
         for i in untouched {
             prop_assert_eq!(data[i], 0xAB, "byte {} (not a colour byte) was written", i);
@@ -225,7 +225,7 @@ proptest! {
 
         // A wrong output shape is an error, never a panic.
         let wrong = [1, 3, out_h as i64 + 1, out_w as i64];
-        prop_assert!(decode_image(&wrong, &output, tensor_layout, &mut decoded).is_err());
+        prop_assert!(decode_image(&wrong, &output, 3, tensor_layout, &mut decoded).is_err());
     }
 
     #[test]

@@ -385,7 +385,7 @@ impl BaseTransformImpl for Anomaly {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .model
-            .active_provider = active;
+            .active_provider = active.active_provider;
         Ok(())
     }
 

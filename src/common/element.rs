@@ -17,6 +17,7 @@ use super::startup::{
 };
 use super::{InferMode, check_kind, finish_at_eos, infer_frame};
 use crate::inference::model::ModelDescription;
+use crate::inference::probe::Probe;
 use crate::inference::resize::Size;
 use crate::inference::{Error, ErrorKind, ImageRef, Preprocessing, Runner, Task, TensorInput};
 
@@ -96,6 +97,15 @@ impl<T: Task, E> Started<T, E> {
     }
 }
 
+/// What a start found: where the model runs, and what running it at start told.
+#[derive(Debug, Clone)]
+pub struct StartOutcome {
+    /// The execution provider that runs the session.
+    pub active_provider: String,
+    /// The run at start (size multiple, the input size it ran on).
+    pub probe: Probe,
+}
+
 /// The settings that decide how a frame is inferred, copied out under the settings lock.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameSettings {
@@ -148,7 +158,7 @@ impl<T: Task, E: Send> ElementCore<T, E> {
     /// Starts: loads the model the settings name, checks that its declared `kind` is this
     /// element's, lets `prepare` check the model and make the task and the element's own state
     /// (`not_this` turns a reason into "model 'F' is not {what}: {reason}"), and starts the
-    /// runner. Returns the provider that runs.
+    /// runner. Returns the provider that runs and what the run at start found.
     pub fn start(
         &self,
         element: &gst::Element,
@@ -161,7 +171,7 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             &Preprocessing,
             &dyn Fn(String) -> gst::ErrorMessage,
         ) -> Result<(T, E), gst::ErrorMessage>,
-    ) -> Result<String, gst::ErrorMessage> {
+    ) -> Result<StartOutcome, gst::ErrorMessage> {
         let (mut session, mut pre) = start_session(element, cat, settings)?;
         let model_file = settings.model_file.clone().unwrap_or_default();
         let not_this = |why: String| {
@@ -194,7 +204,10 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         self.non_finite.reset();
         self.caps_error_posted
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        Ok(active)
+        Ok(StartOutcome {
+            active_provider: active,
+            probe,
+        })
     }
 
     /// Stops: drops the runner (joining its inference thread, if any).

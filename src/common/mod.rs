@@ -70,6 +70,7 @@ pub fn element_for_kind(kind: &str) -> &'static str {
         "style" => "onnxstyletransfer",
         "segmentation" => "onnxsegmentation",
         "anomaly" => "onnxanomaly",
+        "super_resolution" => "onnxsuperresolution",
         _ => "no element of this plugin",
     }
 }

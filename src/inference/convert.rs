@@ -94,35 +94,63 @@ fn rows(data: &[u8], stride: usize, height: usize) -> impl Iterator<Item = &[u8]
 }
 
 /// Turns pixels into input values: one lookup table per tensor channel, so the per-pixel work
-/// is a load, whatever the value range and mean/std are.
+/// is a load, whatever the value range and mean/std are. A one-channel (luma) model's value is
+/// the sum of three lookups, one per RGB component, with the luma weights, mean and std folded
+/// into the tables.
 #[derive(Clone)]
 pub struct InputEncoder {
-    /// `lut[c][level]`: the value of tensor channel `c` for pixel level `level`.
+    /// Colour: `lut[c][level]`, the value of tensor channel `c` for pixel level `level`.
+    /// Luma: `lut[k][level]`, RGB component `k`'s share of the value.
     lut: Box<[[f32; 256]; 3]>,
-    /// `source[c]`: which RGB component tensor channel `c` reads.
+    /// Colour: `source[c]`, which RGB component tensor channel `c` reads. Luma: R, G, B.
     source: [usize; 3],
+    /// The tensor's channels: 3 or 1.
+    channels: usize,
 }
 
 impl InputEncoder {
-    /// The encoder for `p`: value range, channel order, mean and std
-    /// (`value = (level / 255 * full_scale - mean) / std`).
-    pub fn new(p: &Preprocessing) -> Self {
+    /// The encoder for `p` and a model input of `channels` (3, or 1 for luma): value range,
+    /// channel order, mean and std (`value = (level / 255 * full_scale - mean) / std`; luma:
+    /// `level` is `kr R + kg G + kb B`, and mean and std their luma-weighted sums).
+    pub fn new(p: &Preprocessing, channels: usize) -> Self {
         let scale = p.input_range.full_scale() / 255.0;
         let mut lut = Box::new([[0.0f32; 256]; 3]);
         let mut source = [0; 3];
-        for (c, table) in lut.iter_mut().enumerate() {
-            let k = p.channel_order.rgb_index(c);
-            source[c] = k;
-            for (level, value) in table.iter_mut().enumerate() {
-                *value = (level as f32 * scale - p.mean[k]) / p.std[k];
+        if channels == 1 {
+            let w = p.luma.weights();
+            let weighted = |v: [f32; 3]| w[0] * v[0] + w[1] * v[1] + w[2] * v[2];
+            let (mean, std) = (weighted(p.mean), weighted(p.std));
+            for (k, table) in lut.iter_mut().enumerate() {
+                source[k] = k;
+                let offset = if k == 0 { mean } else { 0.0 };
+                for (level, value) in table.iter_mut().enumerate() {
+                    *value = (w[k] * level as f32 * scale - offset) / std;
+                }
+            }
+        } else {
+            for (c, table) in lut.iter_mut().enumerate() {
+                let k = p.channel_order.rgb_index(c);
+                source[c] = k;
+                for (level, value) in table.iter_mut().enumerate() {
+                    *value = (level as f32 * scale - p.mean[k]) / p.std[k];
+                }
             }
         }
-        Self { lut, source }
+        Self {
+            lut,
+            source,
+            channels: if channels == 1 { 1 } else { 3 },
+        }
     }
 
-    /// Fills `tensor` (planar, 3 x `tensor_height` x `tensor_width`) from `image`. A tensor
-    /// larger than the image is filled by repeating the last column and row, so a model that
-    /// needs a size multiple sees no artificial border.
+    /// The tensor's channels (3, or 1 for luma).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Fills `tensor` (planar, channels x `tensor_height` x `tensor_width`) from `image`. A
+    /// tensor larger than the image is filled by repeating the last column and row, so a
+    /// model that needs a size multiple sees no artificial border.
     pub fn encode(
         &self,
         image: &ImageRef,
@@ -133,9 +161,32 @@ impl InputEncoder {
         assert!(tensor_width >= image.width && tensor_height >= image.height);
         assert!(image.width > 0 && image.height > 0);
         let plane_len = tensor_width * tensor_height;
-        assert!(tensor.len() >= 3 * plane_len, "tensor too small");
+        assert!(
+            tensor.len() >= self.channels * plane_len,
+            "tensor too small"
+        );
         let (w, h) = (image.width, image.height);
         let offsets = self.source.map(|k| image.layout.rgb_offsets[k]);
+        let row_of = |y: usize| {
+            let row = &image.data[y.min(h - 1) * image.stride..];
+            &row[..image.layout.row_bytes(w)]
+        };
+        let pad = |out: &mut [f32]| {
+            let last = out[w - 1];
+            out[w..].fill(last);
+        };
+        if self.channels == 1 {
+            let rows_out = tensor[..plane_len].chunks_exact_mut(tensor_width);
+            for (y, out) in rows_out.enumerate() {
+                match image.layout.bytes_per_pixel {
+                    3 => encode_luma_row::<3>(row_of(y), offsets, &self.lut, &mut out[..w]),
+                    4 => encode_luma_row::<4>(row_of(y), offsets, &self.lut, &mut out[..w]),
+                    n => unreachable!("no {n}-byte pixel layout"),
+                }
+                pad(out);
+            }
+            return;
+        }
         let (p0, rest) = tensor[..3 * plane_len].split_at_mut(plane_len);
         let (p1, p2) = rest.split_at_mut(plane_len);
         let rows_out = p0
@@ -143,17 +194,14 @@ impl InputEncoder {
             .zip(p1.chunks_exact_mut(tensor_width))
             .zip(p2.chunks_exact_mut(tensor_width));
         for (y, ((o0, o1), o2)) in rows_out.enumerate() {
-            let row = &image.data[y.min(h - 1) * image.stride..];
-            let row = &row[..image.layout.row_bytes(w)];
             let outs = [&mut o0[..w], &mut o1[..w], &mut o2[..w]];
             match image.layout.bytes_per_pixel {
-                3 => encode_row::<3>(row, offsets, &self.lut, outs),
-                4 => encode_row::<4>(row, offsets, &self.lut, outs),
+                3 => encode_row::<3>(row_of(y), offsets, &self.lut, outs),
+                4 => encode_row::<4>(row_of(y), offsets, &self.lut, outs),
                 n => unreachable!("no {n}-byte pixel layout"),
             }
             for out in [o0, o1, o2] {
-                let last = out[w - 1];
-                out[w..].fill(last);
+                pad(out);
             }
         }
     }
@@ -173,6 +221,21 @@ fn encode_row<const BPP: usize>(
         *v0 = lut[0][px[offsets[0]] as usize];
         *v1 = lut[1][px[offsets[1]] as usize];
         *v2 = lut[2][px[offsets[2]] as usize];
+    }
+}
+
+/// One row of pixels into the luma plane's row.
+#[inline(always)]
+fn encode_luma_row<const BPP: usize>(
+    row: &[u8],
+    offsets: [usize; 3],
+    lut: &[[f32; 256]; 3],
+    out: &mut [f32],
+) {
+    for (px, v) in row.chunks_exact(BPP).zip(out) {
+        *v = lut[0][px[offsets[0]] as usize]
+            + lut[1][px[offsets[1]] as usize]
+            + lut[2][px[offsets[2]] as usize];
     }
 }
 
@@ -453,7 +516,7 @@ mod tests {
             layout: PixelLayout::RGBA,
         };
         let mut t = [0.0f32; 3];
-        InputEncoder::new(&p).encode(&img, &mut t, 1, 1);
+        InputEncoder::new(&p, 3).encode(&img, &mut t, 1, 1);
         assert_eq!(
             t,
             [
@@ -481,7 +544,7 @@ mod tests {
             input_range: ValueRange::Byte,
             ..Default::default()
         };
-        InputEncoder::new(&p).encode(&img, &mut t, tw, th);
+        InputEncoder::new(&p, 3).encode(&img, &mut t, tw, th);
         for c in 0..3 {
             for ty in 0..th {
                 for tx in 0..tw {

@@ -11,12 +11,14 @@ use super::model::{Preprocessing, format_shape};
 use super::resize::{Resizer, Size};
 use super::tensor_input::TensorLayout;
 
-/// The frame's part of an image output: planar values, 3 x height x width.
+/// The frame's part of an image output: planar values, channels x height x width.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedImage {
-    /// `3 * size.height * size.width` values in the model's output range and channel order,
-    /// plane after plane, each row-major.
+    /// `channels * size.height * size.width` values in the model's output range and channel
+    /// order, plane after plane, each row-major.
     pub values: Vec<f32>,
+    /// Its planes: 3 (colour), or 1 (luma).
+    pub channels: usize,
     /// Width and height of each plane.
     pub size: Size,
 }
@@ -25,6 +27,7 @@ impl Default for DecodedImage {
     fn default() -> Self {
         Self {
             values: Vec::new(),
+            channels: 3,
             size: Size {
                 width: 0,
                 height: 0,
@@ -33,21 +36,27 @@ impl Default for DecodedImage {
     }
 }
 
-/// Keeps the frame's part of the output `values` of `shape` in `out`; `input` is where the
-/// frame lay in the input tensor.
+/// Keeps the frame's part of the output `values` of `shape`, an image of `channels` (3, or 1
+/// for luma), in `out`; `input` is where the frame lay in the input tensor.
 pub fn decode_image(
     shape: &[i64],
     values: &[f32],
+    channels: usize,
     input: TensorLayout,
     out: &mut DecodedImage,
 ) -> Result<(), Error> {
     let (out_w, out_h) = match *shape {
-        [1, 3, h, w] if h > 0 && w > 0 && values.len() == (3 * h * w) as usize => {
+        [1, c, h, w]
+            if c == channels as i64
+                && h > 0
+                && w > 0
+                && values.len() as u128 == c as u128 * h as u128 * w as u128 =>
+        {
             (w as usize, h as usize)
         }
         _ => {
             return Err(Error::inference(format!(
-                "the model returned an output of shape {}; expected [1,3,H,W]",
+                "the model returned an output of shape {}; expected [1,{channels},H,W]",
                 format_shape(shape)
             )));
         }
@@ -66,6 +75,7 @@ pub fn decode_image(
         )));
     }
     out.size = region;
+    out.channels = channels;
     out.values.clear();
     for plane in values.chunks_exact(out_w * out_h) {
         for row in plane.chunks_exact(out_w).take(region.height) {

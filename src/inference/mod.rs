@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod score_map;
 pub mod segmentation;
 pub mod session;
+pub mod superres;
 pub mod tensor_input;
 
 pub use convert::{ImageMut, ImageRef, PixelLayout};

@@ -14,15 +14,18 @@ use std::path::Path;
 
 /// Metadata keys (ONNX `metadata_props`) the elements read.
 pub mod keys {
-    /// `style`, `segmentation` or `anomaly`: which element the model is made for.
+    /// `style`, `segmentation`, `anomaly` or `super_resolution`: which element the model is
+    /// made for.
     pub const KIND: &str = "kind";
     /// `0-1` or `0-255`: the value range of the input tensor before mean/std.
     pub const INPUT_RANGE: &str = "input_range";
     /// `0-1` or `0-255`: the value range of an image output.
     pub const OUTPUT_RANGE: &str = "output_range";
-    /// Three comma-separated numbers in the input range's units, in RGB order.
+    /// Three comma-separated numbers in the input range's units, in RGB order (a one-channel
+    /// model uses their luma-weighted sum).
     pub const MEAN: &str = "mean";
-    /// Three comma-separated positive numbers in the input range's units, in RGB order.
+    /// Three comma-separated positive numbers in the input range's units, in RGB order (a
+    /// one-channel model uses their luma-weighted sum).
     pub const STD: &str = "std";
     /// `rgb` or `bgr`: the channel order of the input and image output tensors.
     pub const CHANNEL_ORDER: &str = "channel_order";
@@ -44,6 +47,11 @@ pub mod keys {
     /// Anomaly, with a map: the output that is the model's frame score (default:
     /// `pred_score` when the model has it).
     pub const SCORE_OUTPUT: &str = "score_output";
+    /// One-channel (luma) input models: `bt601` (default) or `bt709`, the weights of R, G and
+    /// B in the luma Y' the model takes (full range, as JPEG's YCbCr).
+    pub const LUMA: &str = "luma";
+    /// Super-resolution: the whole factor by which the output is larger than the input.
+    pub const SCALE: &str = "scale";
 }
 
 /// The output anomalib's exports name their anomaly map.
@@ -113,6 +121,42 @@ impl ChannelOrder {
     }
 }
 
+/// The luma weights of a one-channel input model: Y' = kr R + kg G + kb B (full range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Luma {
+    /// ITU-R BT.601 (JPEG, and the super-resolution literature's Y channel).
+    #[default]
+    Bt601,
+    /// ITU-R BT.709 (HD video).
+    Bt709,
+}
+
+impl Luma {
+    /// (kr, kg, kb), summing to 1.
+    pub fn weights(self) -> [f32; 3] {
+        match self {
+            Luma::Bt601 => [0.299, 0.587, 0.114],
+            Luma::Bt709 => [0.2126, 0.7152, 0.0722],
+        }
+    }
+
+    fn parse(key: &str, value: &str) -> Result<Self, Error> {
+        match value
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['.', '-', '_'], "")
+            .as_str()
+        {
+            "bt601" | "601" => Ok(Luma::Bt601),
+            "bt709" | "709" => Ok(Luma::Bt709),
+            _ => Err(Error::settings(format!(
+                "metadata key '{key}' is '{}'; expected 'bt601' or 'bt709'",
+                value.trim()
+            ))),
+        }
+    }
+}
+
 /// How pixels become input values and image outputs become pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocessing {
@@ -128,6 +172,8 @@ pub struct Preprocessing {
     pub output_range: ValueRange,
     /// Dynamic H and W are padded up to a multiple of this.
     pub size_multiple: usize,
+    /// One-channel input models: how the luma is made from R, G and B.
+    pub luma: Luma,
 }
 
 impl Default for Preprocessing {
@@ -139,6 +185,7 @@ impl Default for Preprocessing {
             channel_order: ChannelOrder::Rgb,
             output_range: ValueRange::Unit,
             size_multiple: 1,
+            luma: Luma::Bt601,
         }
     }
 }
@@ -199,6 +246,7 @@ impl Preprocessing {
             parse_size_multiple,
             1,
         )?;
+        let luma = pick(None, m, keys::LUMA, Luma::parse, Luma::Bt601)?;
         if let Some(bad) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
             return Err(Error::settings(format!(
                 "'{}' must be three positive numbers; found {bad} in {std:?}",
@@ -218,6 +266,7 @@ impl Preprocessing {
             channel_order,
             output_range,
             size_multiple,
+            luma,
         })
     }
 }
@@ -330,11 +379,14 @@ pub fn format_shape(shape: &[i64]) -> String {
     format!("[{}]", dims.join(","))
 }
 
-/// The model's single image input, validated to be float `[N,3,H,W]` with N 1 or dynamic.
+/// The model's single image input, validated to be float `[N,C,H,W]` with N 1 or dynamic and
+/// C 3 (colour) or 1 (luma).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSpec {
     /// The input's name in the graph.
     pub name: String,
+    /// Its channels: 3 (colour, in the model's channel order) or 1 (luma Y').
+    pub channels: usize,
     /// Its height `H`.
     pub height: Dim,
     /// Its width `W`.
@@ -344,7 +396,8 @@ pub struct InputSpec {
 impl InputSpec {
     /// Validates an input of the given element type name and shape.
     pub fn validate(name: &str, is_float: bool, shape: &[i64]) -> Result<Self, Error> {
-        let expected = "expected a float tensor [1,3,H,W] (NCHW, 3 colour channels)";
+        let expected = "expected a float tensor [1,3,H,W] (NCHW, 3 colour channels) or \
+                        [1,1,H,W] (luma)";
         if !is_float {
             return Err(Error::settings(format!(
                 "input '{name}' is not float32; {expected}, found {}",
@@ -352,7 +405,7 @@ impl InputSpec {
             )));
         }
         let batch_ok = shape.first().is_some_and(|n| *n == 1 || *n <= 0);
-        if shape.len() != 4 || !batch_ok || shape[1] != 3 {
+        if shape.len() != 4 || !batch_ok || !matches!(shape[1], 1 | 3) {
             return Err(Error::settings(format!(
                 "input '{name}' has shape {}; {expected}",
                 format_shape(shape)
@@ -360,6 +413,7 @@ impl InputSpec {
         }
         Ok(Self {
             name: name.to_owned(),
+            channels: shape[1] as usize,
             height: Dim::from_onnx(shape[2]),
             width: Dim::from_onnx(shape[3]),
         })
@@ -507,6 +561,13 @@ impl ModelDescription {
     pub fn anomaly(&self) -> Result<AnomalyContract, Error> {
         let map = self.anomaly_map()?;
         if map.is_none() {
+            if self.input.channels != 3 {
+                return Err(Error::settings(format!(
+                    "its input '{}' has {} channel; a reconstruction is compared with a \
+                     colour input [1,3,H,W]",
+                    self.input.name, self.input.channels
+                )));
+            }
             self.output()?.expect_image(3)?;
         }
         let number = |key: &str| -> Result<Option<f32>, Error> {
@@ -967,9 +1028,13 @@ mod tests {
         assert_eq!((ok.height, ok.width), (Dim::Dynamic, Dim::Dynamic));
         let fixed = InputSpec::validate("x", true, &[-1, 3, 224, 200]).unwrap();
         assert_eq!(fixed.fixed_size(), Some((200, 224)));
-        let err = InputSpec::validate("x", true, &[1, 1, -1, -1]).unwrap_err();
+        let luma = InputSpec::validate("x", true, &[1, 1, -1, -1]).unwrap();
+        assert_eq!(luma.channels, 1);
+        let err = InputSpec::validate("x", true, &[1, 2, -1, -1]).unwrap_err();
         assert!(
-            err.message().contains("[1,1,?,?]") && err.message().contains("[1,3,H,W]"),
+            err.message().contains("[1,2,?,?]")
+                && err.message().contains("[1,3,H,W]")
+                && err.message().contains("[1,1,H,W] (luma)"),
             "{err}"
         );
         let err = InputSpec::validate("x", true, &[1, 3, 8]).unwrap_err();

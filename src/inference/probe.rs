@@ -148,6 +148,7 @@ fn try_input<T: Task>(
         ErrorKind::Inference => Ok(Err(e.message().to_owned())),
         _ => Err(at(e)),
     };
+    let channels = session.description().input.channels;
     match session.input_mut(size.width, size.height) {
         Ok(tensor) => tensor.fill(0.0),
         Err(e) => return refused(e),
@@ -175,6 +176,7 @@ fn try_input<T: Task>(
         }
     }
     let layout = TensorLayout {
+        channels,
         tensor: size,
         content: size,
     };
@@ -201,6 +203,7 @@ mod tests {
     fn dynamic() -> InputSpec {
         InputSpec {
             name: "input".into(),
+            channels: 3,
             height: Dim::Dynamic,
             width: Dim::Dynamic,
         }

@@ -319,14 +319,14 @@ impl<T: Task> Runner<T> {
                 }
                 let mut buffer = tensor.take().expect("idle: the tensor is here");
                 let (w, h) = (layout.tensor.width, layout.tensor.height);
-                let len =
-                    match checked_tensor_len("the input tensor", &[1, 3, h, w], max_tensor_bytes) {
-                        Ok(len) => len,
-                        Err(e) => {
-                            *tensor = Some(buffer);
-                            return Err(e);
-                        }
-                    };
+                let shape = [1, layout.channels, h, w];
+                let len = match checked_tensor_len("the input tensor", &shape, max_tensor_bytes) {
+                    Ok(len) => len,
+                    Err(e) => {
+                        *tensor = Some(buffer);
+                        return Err(e);
+                    }
+                };
                 buffer.resize(len, 0.0);
                 let filled = fill(&mut buffer);
                 if let Err(e) = filled {

@@ -244,7 +244,7 @@ impl InferenceSession {
         Ok(())
     }
 
-    /// The input tensor for a `width` x `height` frame, planar `[1,3,height,width]`, to be
+    /// The input tensor for a `width` x `height` frame, planar `[1,C,height,width]`, to be
     /// filled in place before [`InferenceSession::run`]. The input and output tensors are bound
     /// to the session once per input size and reused: a new size costs one inference (to learn
     /// the output's shape), the same size costs nothing.
@@ -328,7 +328,7 @@ impl InferenceSession {
 
 /// One inference: the input the model saw and its first output.
 pub struct RunOutput<'a> {
-    /// The input tensor, planar `[1,3,H,W]`.
+    /// The input tensor, planar `[1,C,H,W]` (C: 3, or 1 for luma).
     pub input: &'a [f32],
     /// The first output's shape.
     pub shape: &'a [i64],
@@ -374,8 +374,14 @@ impl Bound {
         let what = |e: ort::Error| {
             Error::inference(format!("cannot prepare a {width}x{height} input: {e}"))
         };
-        checked_tensor_len("the input tensor", &[1, 3, height, width], max_tensor_bytes)?;
-        let mut input = Tensor::<f32>::new(allocator, [1usize, 3, height, width]).map_err(what)?;
+        let channels = description.input.channels;
+        checked_tensor_len(
+            "the input tensor",
+            &[1, channels, height, width],
+            max_tensor_bytes,
+        )?;
+        let mut input =
+            Tensor::<f32>::new(allocator, [1usize, channels, height, width]).map_err(what)?;
         input.extract_tensor_mut().1.fill(0.0);
         let (main, second) = read;
         let name_of = |i: usize| description.outputs[i].name.as_str();

@@ -27,13 +27,15 @@ enum Geometry {
 /// Where the frame's content lies in the tensor that was last filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TensorLayout {
+    /// The tensor's channels (3, or 1 for luma).
+    pub channels: usize,
     /// The tensor's spatial size.
     pub tensor: Size,
     /// The part of the tensor (top-left) that holds the frame.
     pub content: Size,
 }
 
-/// Fills the model's input tensor `[1,3,H,W]` from frames, as the model's input size and
+/// Fills the model's input tensor `[1,C,H,W]` (C: 3, or 1 for luma) from frames, as the model's input size and
 /// pre-processing say, keeping its buffers between frames of the same size.
 pub struct TensorInput {
     encoder: InputEncoder,
@@ -58,7 +60,7 @@ impl TensorInput {
             },
         };
         Self {
-            encoder: InputEncoder::new(pre),
+            encoder: InputEncoder::new(pre, input.channels),
             geometry,
             frame_rgb: Vec::new(),
             model_rgb: Vec::new(),
@@ -73,6 +75,7 @@ impl TensorInput {
             Geometry::Padded { multiple } => {
                 let (width, height) = padded_size(width, height, multiple);
                 TensorLayout {
+                    channels: self.channels(),
                     tensor: Size { width, height },
                     content: frame_size,
                 }
@@ -91,6 +94,7 @@ impl TensorInput {
                     height: fixed_or(model_height, padded_height),
                 };
                 TensorLayout {
+                    channels: self.channels(),
                     tensor: size,
                     content: size,
                 }
@@ -98,7 +102,12 @@ impl TensorInput {
         }
     }
 
-    /// Fills `tensor` (planar 3 x H x W for the tensor size of `layout`) from `frame`.
+    /// The input tensor's channels (3, or 1 for luma).
+    pub fn channels(&self) -> usize {
+        self.encoder.channels()
+    }
+
+    /// Fills `tensor` (planar C x H x W for the tensor size of `layout`) from `frame`.
     pub fn fill(
         &mut self,
         frame: &ImageRef,
@@ -106,13 +115,13 @@ impl TensorInput {
         tensor: &mut [f32],
     ) -> Result<(), Error> {
         let size = layout.tensor;
-        if tensor.len() != 3 * size.width * size.height {
+        let needed = self.channels() * size.width * size.height;
+        if tensor.len() != needed {
             return Err(Error::inference(format!(
-                "the input tensor holds {} values; a {}x{} tensor needs {}",
+                "the input tensor holds {} values; a {}x{} tensor needs {needed}",
                 tensor.len(),
                 size.width,
                 size.height,
-                3 * size.width * size.height
             )));
         }
         match self.geometry {

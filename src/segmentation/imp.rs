@@ -478,7 +478,7 @@ impl BaseTransformImpl for Segmentation {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .model
-            .active_provider = active;
+            .active_provider = active.active_provider;
         Ok(())
     }
 

@@ -60,7 +60,7 @@ impl Task for StyleTask {
         layout: TensorLayout,
         out: &mut DecodedImage,
     ) -> Result<(), Error> {
-        decode_image(run.shape, run.values, layout, out)
+        decode_image(run.shape, run.values, 3, layout, out)
     }
 }
 
@@ -235,7 +235,7 @@ impl BaseTransformImpl for StyleTransfer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .model
-            .active_provider = active;
+            .active_provider = active.active_provider;
         Ok(())
     }
 
