@@ -19,7 +19,8 @@ use gstautoencoder::inference::model::PreprocessingOverrides;
 use gstautoencoder::inference::resize::{Resizer, Size};
 use gstautoencoder::inference::score_map::{ScoreMap, Upsampler};
 use gstautoencoder::inference::segmentation::{BinaryScores, ClassMap, Palette, draw_classes};
-use gstautoencoder::inference::{ImageMut, ImageRef, PixelLayout, Preprocessing};
+use gstautoencoder::inference::superres::SuperResOutput;
+use gstautoencoder::inference::{DecodedImage, ImageMut, ImageRef, PixelLayout, Preprocessing};
 
 const SIZES: [(usize, usize); 3] = [(640, 360), (1280, 720), (1920, 1080)];
 /// Pixel layouts, named by the GStreamer formats that share them.
@@ -77,6 +78,7 @@ fn benches(c: &mut Criterion) {
         bench_copy(c, &format!("{size}/copy"), pixels * 3);
         bench_copy(c, &format!("{size}/copy"), 2 * tensor_bytes);
         bench_copy(c, &format!("{size}/copy"), pixels * CLASSES * 4);
+        bench_copy(c, &format!("{size}/copy"), pixels * 16);
 
         let mut group = c.benchmark_group(format!("{size}/frame-to-tensor"));
         let mut t = vec![0f32; pixels * 3];
@@ -265,6 +267,49 @@ fn benches(c: &mut Criterion) {
             })
         });
         group.finish();
+
+        // Super-resolution x2 around the model: the frame (w x h) to its luma tensor, and the
+        // output frame (2w x 2h) drawn from the model's Y' (bicubic base + luma) or RGB.
+        let mut group = c.benchmark_group(format!("{size}/superres-x2"));
+        group.sample_size(10);
+        let input = frame(w, h, PixelLayout::RGBA);
+        let image = ImageRef {
+            data: &input,
+            width: w,
+            height: h,
+            stride: w * 4,
+            layout: PixelLayout::RGBA,
+        };
+        let luma_encoder = InputEncoder::new(&preprocessing(false), 1);
+        let mut y_in = tensor(w, h, 1);
+        group.bench_function("frame-to-luma", |b| {
+            b.iter(|| luma_encoder.encode(&image, &mut y_in, w, h))
+        });
+        let mut output = vec![0u8; 4 * w * h * 4];
+        let mut draw = SuperResOutput::new(&preprocessing(false));
+        for (name, channels) in [("luma+bicubic", 1), ("rgb", 3)] {
+            let result = DecodedImage {
+                values: tensor(2 * w, 2 * h, channels),
+                channels,
+                size: Size {
+                    width: 2 * w,
+                    height: 2 * h,
+                },
+            };
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let mut out = ImageMut {
+                        data: &mut output,
+                        width: 2 * w,
+                        height: 2 * h,
+                        stride: 2 * w * 4,
+                        layout: PixelLayout::RGBA,
+                    };
+                    draw.draw(&result, &image, &mut out).unwrap()
+                })
+            });
+        }
+        group.finish();
     }
 }
 
@@ -276,6 +321,8 @@ fn bytes_moved(group: &str, pixels: usize) -> usize {
         "resize" => pixels * 3,
         "segmentation" => pixels * CLASSES * 4,
         "anomaly" => 2 * tensor,
+        // The output frame: four times the input's pixels, 4 bytes each.
+        "superres-x2" => pixels * 16,
         _ => tensor,
     }
 }
@@ -298,6 +345,7 @@ fn report(criterion_dir: &std::path::Path) -> std::io::Result<()> {
             "resize",
             "segmentation",
             "anomaly",
+            "superres-x2",
         ] {
             let bytes = bytes_moved(group, w * h);
             let Some(copy) = median_ns(&size_dir.join(bytes.to_string())) else {

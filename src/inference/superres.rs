@@ -284,10 +284,26 @@ fn copy_rows(packed: &[u8], out: &mut ImageMut) {
 /// Replaces the luma of every pixel of `out` by `y` (one value a pixel, row-major, times
 /// `to_level` for 0..255), keeping its chroma: R, G and B each move by the luma difference.
 fn put_luma(y: &[f32], to_level: f32, luma: Luma, out: &mut ImageMut) {
-    let [kr, kg, kb] = luma.weights();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { put_luma_avx2(y, to_level, luma, out) };
+        return;
+    }
+    put_luma_any(y, to_level, luma, out);
+}
+
+/// [`put_luma`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn put_luma_avx2(y: &[f32], to_level: f32, luma: Luma, out: &mut ImageMut) {
+    put_luma_any(y, to_level, luma, out);
+}
+
+#[inline(always)]
+fn put_luma_any(y: &[f32], to_level: f32, luma: Luma, out: &mut ImageMut) {
+    let weights = luma.weights();
     let layout = out.layout;
-    let [r, g, b] = layout.rgb_offsets;
-    let bpp = layout.bytes_per_pixel;
     let width = out.width;
     for (row, y_row) in out
         .data
@@ -296,25 +312,63 @@ fn put_luma(y: &[f32], to_level: f32, luma: Luma, out: &mut ImageMut) {
         .take(out.height)
     {
         let row = &mut row[..layout.row_bytes(width)];
-        for (px, &y) in row.chunks_exact_mut(bpp).zip(y_row) {
-            let (pr, pg, pb) = (f32::from(px[r]), f32::from(px[g]), f32::from(px[b]));
-            // NaN becomes no change (the bicubic base), never a NaN level.
-            let target = y * to_level;
-            let d = if target.is_nan() {
-                0.0
-            } else {
-                target - (kr * pr + kg * pg + kb * pb)
-            };
-            px[r] = level(pr + d);
-            px[g] = level(pg + d);
-            px[b] = level(pb + d);
+        match layout.bytes_per_pixel {
+            3 => luma_row::<3>(row, y_row, to_level, weights, layout.rgb_offsets),
+            4 => luma_row::<4>(row, y_row, to_level, weights, layout.rgb_offsets),
+            n => unreachable!("no {n}-byte pixel layout"),
         }
     }
 }
 
-/// Rounds to a byte, clamped to 0..=255.
+/// Pixels done at a time: the gathers and scatters stay scalar, the arithmetic on the runs
+/// vectorises.
+const RUN: usize = 64;
+
+#[inline(always)]
+fn luma_row<const BPP: usize>(
+    row: &mut [u8],
+    y_row: &[f32],
+    to_level: f32,
+    [kr, kg, kb]: [f32; 3],
+    offsets: [usize; 3],
+) {
+    let mut rgb = [[0f32; RUN]; 3];
+    for (pixels, ys) in row.chunks_mut(RUN * BPP).zip(y_row.chunks(RUN)) {
+        let n = ys.len().min(pixels.len() / BPP);
+        for (i, px) in pixels.chunks_exact(BPP).take(n).enumerate() {
+            for (c, o) in offsets.into_iter().enumerate() {
+                rgb[c][i] = f32::from(px[o]);
+            }
+        }
+        let mut d = [0f32; RUN];
+        for (i, (d, y)) in d.iter_mut().zip(ys).enumerate() {
+            let v = y * to_level - (kr * rgb[0][i] + kg * rgb[1][i] + kb * rgb[2][i]);
+            // NaN (a broken model) becomes no change: the bicubic base, never a NaN level.
+            *d = if v.is_nan() { 0.0 } else { v };
+        }
+        let mut levels = [[0u8; RUN]; 3];
+        for (out, plane) in levels.iter_mut().zip(&rgb) {
+            for ((o, v), d) in out[..n].iter_mut().zip(&plane[..n]).zip(&d[..n]) {
+                *o = level(v + d);
+            }
+        }
+        for (i, px) in pixels.chunks_exact_mut(BPP).take(n).enumerate() {
+            for (c, o) in offsets.into_iter().enumerate() {
+                px[o] = levels[c][i];
+            }
+        }
+    }
+}
+
+/// Rounds to a byte, clamped to 0..=255 (written so that it vectorises, as
+/// `convert::to_level`).
+#[inline(always)]
 fn level(v: f32) -> u8 {
-    (v + 0.5).clamp(0.0, 255.0) as u8
+    let x = v + 0.5;
+    let x = if x >= 0.0 { x } else { 0.0 };
+    let x = if x <= 255.0 { x } else { 255.0 };
+    // SAFETY: x is finite (d is never NaN, levels are finite) and within 0..=255 here.
+    unsafe { x.to_int_unchecked::<i32>() as u8 }
 }
 
 #[cfg(test)]
