@@ -166,7 +166,7 @@ fn tensors_no_element_can_take_are_named_with_their_shapes() {
         assert_error(
             element,
             &f("uint8_input.onnx"),
-            "input 'input' is not float32; expected a float tensor [1,3,H,W] (NCHW, 3 colour channels), found [1,3,?,?]",
+            "input 'input' is not float32; expected a float tensor [1,3,H,W] (NCHW, 3 colour channels) or [1,1,H,W] (luma), found [1,3,?,?]",
         );
         assert_error(
             element,
@@ -175,8 +175,8 @@ fn tensors_no_element_can_take_are_named_with_their_shapes() {
         );
         assert_error(
             element,
-            &f("gray_input.onnx"),
-            "input 'input' has shape [1,1,?,?]; expected a float tensor [1,3,H,W]",
+            &f("two_channel_input.onnx"),
+            "input 'input' has shape [1,2,?,?]; expected a float tensor [1,3,H,W]",
         );
         assert_error(
             element,

@@ -317,10 +317,20 @@ fn a_file_that_is_not_onnx_is_a_clear_error() {
 #[test]
 fn an_input_that_is_not_nchw_rgb_is_a_clear_error() {
     init();
+    let path = fixture_str("two_channel_input.onnx");
+    let err = start_error(&pipeline_with(&format!("model-file={path}")));
+    assert!(
+        err.contains(
+            "input 'input' has shape [1,2,?,?]; expected a float tensor [1,3,H,W] (NCHW, 3 \
+             colour channels) or [1,1,H,W] (luma)"
+        ),
+        "{err}"
+    );
+    // A luma model takes luma, but a style net must give colour.
     let path = fixture_str("gray_input.onnx");
     let err = start_error(&pipeline_with(&format!("model-file={path}")));
     assert!(
-        err.contains("input 'input' has shape [1,1,?,?]; expected a float tensor [1,3,H,W]"),
+        err.contains("is not an image-to-image model: output 'output' is [1,1,?,?]"),
         "{err}"
     );
 }
