@@ -5,9 +5,10 @@
 //! Runtime's own C++ memory (its arena) and GStreamer's buffer pools are outside Rust's
 //! allocator; benches/soak.sh checks the whole process's RSS over 10,000 frames instead.
 //!
-//! Not covered: resizing (fixed-size models, `inference-scale` below 1) goes through
-//! fast_image_resize, which computes its filter coefficients on the heap at every call (about
-//! 90 small allocations per resize); freed at once, they do not grow memory.
+//! Not covered: resizing (fixed-size models, `inference-scale` below 1, and
+//! onnxsuperresolution's bicubic base of every output frame) goes through fast_image_resize,
+//! which computes its filter coefficients on the heap at every call (about 90 small
+//! allocations per resize); freed at once, they do not grow memory.
 
 mod common;
 
