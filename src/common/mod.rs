@@ -70,6 +70,7 @@ pub fn element_for_kind(kind: &str) -> &'static str {
         "style" => "onnxstyletransfer",
         "segmentation" => "onnxsegmentation",
         "anomaly" => "onnxanomaly",
+        "map" => "onnxmap",
         _ => "no element of this plugin",
     }
 }
