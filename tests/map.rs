@@ -372,6 +372,34 @@ fn live_settings_change_the_next_frame() {
 }
 
 #[test]
+fn range_smoothing_carries_the_previous_frames_range_into_the_next() {
+    init();
+    // smooth_64x48, then its negative (another range): with range-smoothing=0.75 the second is
+    // drawn over 0.75 x the first's range + 0.25 x its own; its min and max stay its own.
+    let first = input();
+    let second: Vec<u8> = first.iter().map(|p| 255 - p).collect();
+    let flow = Flow::new(
+        &launch("map_gradient.onnx", "range-smoothing=0.75"),
+        &caps(VideoFormat::Rgb, W, H),
+    );
+    let (a_min, a_max, a_low, a_high, ..) =
+        meta(&flow.process(pack(&first, W, H, VideoFormat::Rgb, W * 3)));
+    assert_eq!(
+        (a_low, a_high),
+        (a_min, a_max),
+        "the first frame is its own"
+    );
+    let (b_min, b_max, b_low, b_high, ..) =
+        meta(&flow.process(pack(&second, W, H, VideoFormat::Rgb, W * 3)));
+    assert!(b_min != a_min && b_max != a_max);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-5;
+    assert!(
+        close(b_low, 0.75 * a_min + 0.25 * b_min) && close(b_high, 0.75 * a_max + 0.25 * b_max),
+        "{b_low} {b_high}"
+    );
+}
+
+#[test]
 fn the_fixed_range_follows_the_model_until_set() {
     init();
     let e = gst::ElementFactory::make("onnxmap").build().unwrap();

@@ -38,6 +38,7 @@ const MODEL_KIND: &str = "map";
 
 const DEFAULT_OPACITY: f64 = 0.5;
 const DEFAULT_PERCENTILE: f64 = 2.0;
+const DEFAULT_RANGE_SMOOTHING: f64 = 0.0;
 const DEFAULT_INTERVAL: u32 = 1;
 /// The fixed range of a model without `map_range` (probability-like maps).
 const DEFAULT_RANGE: (f64, f64) = (0.0, 1.0);
@@ -163,6 +164,7 @@ struct PerFrame {
     colormap: Colormap,
     normalization: Normalization,
     percentile: f64,
+    range_smoothing: f64,
     invert: bool,
     opacity: f64,
     interval: u32,
@@ -175,6 +177,7 @@ impl Default for PerFrame {
             colormap: Colormap::Turbo,
             normalization: Normalization::Minmax,
             percentile: DEFAULT_PERCENTILE,
+            range_smoothing: DEFAULT_RANGE_SMOOTHING,
             invert: false,
             opacity: DEFAULT_OPACITY,
             interval: DEFAULT_INTERVAL,
@@ -206,6 +209,9 @@ struct Own {
     low: f32,
     high: f32,
     inverted: bool,
+    /// The per-frame range last drawn with (minmax, percentile), which `range-smoothing`
+    /// carries into the next; None after a fixed range or before the first frame.
+    smoothed: Option<(f32, f32)>,
 }
 
 impl Own {
@@ -223,6 +229,19 @@ impl Own {
             Normalization::Minmax => (self.min, self.max),
             Normalization::Percentile => self.percentiles.range(frame.live.percentile as f32),
             Normalization::Fixed => (frame.fixed.0 as f32, frame.fixed.1 as f32),
+        };
+        let (low, high) = if frame.live.normalization == Normalization::Fixed {
+            self.smoothed = None;
+            (low, high)
+        } else {
+            let keep = frame.live.range_smoothing.clamp(0.0, 1.0) as f32;
+            let blend = |previous: f32, now: f32| previous * keep + now * (1.0 - keep);
+            let range = match self.smoothed {
+                Some((l, h)) => (blend(l, low), blend(h, high)),
+                None => (low, high),
+            };
+            self.smoothed = Some(range);
+            range
         };
         (self.low, self.high) = (low, high);
         self.inverted = frame.live.invert != self.near_low;
@@ -289,6 +308,14 @@ impl ObjectImpl for Map {
                     .mutable_playing()
                     .controllable()
                     .build(),
+                glib::ParamSpecDouble::builder("range-smoothing")
+                    .nick("Range smoothing")
+                    .blurb("minmax and percentile: the weight of the previous frames' range in each frame's (0: each frame its own; 0.9: a slow drift, no flicker)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_RANGE_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecDouble::builder("range-min")
                     .nick("Range minimum")
                     .blurb("normalization=fixed: the raw value at the low end of the colour map (default: the model's 'map_range', else 0)")
@@ -349,6 +376,7 @@ impl ObjectImpl for Map {
             "colormap" => s.live.colormap = value.get().expect("type checked upstream"),
             "normalization" => s.live.normalization = value.get().expect("type checked upstream"),
             "percentile" => s.live.percentile = get(),
+            "range-smoothing" => s.live.range_smoothing = get(),
             "range-min" => s.range_min = Some(get()),
             "range-max" => s.range_max = Some(get()),
             "invert" => s.live.invert = value.get().expect("type checked upstream"),
@@ -389,6 +417,7 @@ fn property_of(s: &Settings, name: &str) -> glib::Value {
         "colormap" => s.live.colormap.to_value(),
         "normalization" => s.live.normalization.to_value(),
         "percentile" => s.live.percentile.to_value(),
+        "range-smoothing" => s.live.range_smoothing.to_value(),
         "range-min" => s.fixed_range().0.to_value(),
         "range-max" => s.fixed_range().1.to_value(),
         "invert" => s.live.invert.to_value(),
