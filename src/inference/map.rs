@@ -192,8 +192,8 @@ impl ModelMap {
                 )));
             }
         };
-        let width = (content.width * out_w / tensor.width.max(1)).clamp(1, out_w);
-        let height = (content.height * out_h / tensor.height.max(1)).clamp(1, out_h);
+        let width = (content.width.saturating_mul(out_w) / tensor.width.max(1)).clamp(1, out_w);
+        let height = (content.height.saturating_mul(out_h) / tensor.height.max(1)).clamp(1, out_h);
         let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
         let map = &mut self.map;
         map.classes = 1;
@@ -528,7 +528,7 @@ pub fn write_gray16(map: &FrameMap, normalisation: Normalisation, out: &mut [u8]
     if map.width == 0 {
         return;
     }
-    let row_len = map.width * 2;
+    let row_len = map.width.saturating_mul(2);
     let rows = out.chunks_mut(stride.max(1)).take(map.height);
     for (row, values) in rows.zip(map.values.chunks_exact(map.width)) {
         let Some(row) = row.get_mut(..row_len) else {
