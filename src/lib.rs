@@ -108,7 +108,7 @@ mod plugin {
 #[doc(hidden)]
 pub use plugin::plugin_desc;
 /// Registers the plugin and its four elements (`onnxstyletransfer`, `onnxsegmentation`,
-/// `onnxanomaly`, `onnxmap`) with GStreamer, for a program that links this crate instead of loading it
-/// from the plugin path. Call it once, after `gst::init()`; it fails if the elements cannot
+/// `onnxanomaly`, `onnxmap`) with GStreamer, for a program that links this crate instead of
+/// loading it from the plugin path. Call it once, after `gst::init()`; it fails if the elements cannot
 /// be registered.
 pub use plugin::plugin_register_static;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the analysis elements (onnxsegmentation, onnxanomaly, onnxmap) share: an RGB sink with
-//! an RGB, GRAY8 or GRAY16 source, frames as core images, and results as a structure on each buffer
-//! (GstCustomMeta, readable from C, Rust and Python without decoding pixels).
+//! an RGB, GRAY8 or GRAY16 source, frames as core images, and results as a structure on each
+//! buffer (GstCustomMeta, readable from C, Rust and Python without decoding pixels).
 
 use std::ffi::CStr;
 
