@@ -15,6 +15,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use gstautoencoder::inference::anomaly::{ErrorMap, HeatmapStyle, Planes, draw_heatmap};
 use gstautoencoder::inference::convert::{InputEncoder, OutputDecoder, blend_rgb8};
+use gstautoencoder::inference::map::{
+    Colormap, FrameMap, ModelMap, Normalisation, Percentiles, draw_map, write_gray16,
+};
 use gstautoencoder::inference::model::PreprocessingOverrides;
 use gstautoencoder::inference::resize::{Resizer, Size};
 use gstautoencoder::inference::score_map::{ScoreMap, Upsampler};
@@ -218,6 +221,63 @@ fn benches(c: &mut Criterion) {
         });
         group.finish();
 
+        // onnxmap: a one-channel map at half the frame's size, kept with its range and brought
+        // to the frame (once per result), then normalised and drawn (every frame).
+        let mut group = c.benchmark_group(format!("{size}/map"));
+        let half_map = tensor(sw, sh, 1);
+        let half_map_shape = [1, 1, sh as i64, sw as i64];
+        let half_size = Size {
+            width: sw,
+            height: sh,
+        };
+        let (mut model_map, mut frame_map, mut upsampler) = (
+            ModelMap::default(),
+            FrameMap::default(),
+            Upsampler::default(),
+        );
+        group.bench_function("keep+upsample", |b| {
+            b.iter(|| {
+                model_map
+                    .take(&half_map_shape, &half_map, half_size, half_size)
+                    .unwrap();
+                frame_map.upsample(&model_map.map, w, h, &mut upsampler);
+            })
+        });
+        let mut percentiles = Percentiles::default();
+        group.bench_function("percentiles", |b| {
+            b.iter(|| {
+                percentiles.reset(&model_map.map);
+                black_box(percentiles.range(2.0))
+            })
+        });
+        let mut img = frame(w, h, PixelLayout::RGBA);
+        let normalisation = Normalisation::new(model_map.min, model_map.max, false);
+        for (name, opacity) in [("turbo-RGBx", 1.0), ("overlay-RGBx", 0.5)] {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let mut image = ImageMut {
+                        data: &mut img,
+                        width: w,
+                        height: h,
+                        stride: w * 4,
+                        layout: PixelLayout::RGBA,
+                    };
+                    draw_map(
+                        &mut image,
+                        &frame_map,
+                        Colormap::Turbo.lut(),
+                        normalisation,
+                        opacity,
+                    )
+                })
+            });
+        }
+        let mut gray = vec![0u8; w * h * 2];
+        group.bench_function("gray16", |b| {
+            b.iter(|| write_gray16(&frame_map, normalisation, &mut gray, w * 2))
+        });
+        group.finish();
+
         let mut group = c.benchmark_group(format!("{size}/anomaly"));
         group.sample_size(10);
         let input = tensor(w, h, 3);
@@ -323,6 +383,7 @@ fn bytes_moved(group: &str, pixels: usize) -> usize {
         "anomaly" => 2 * tensor,
         // The output frame: four times the input's pixels, 4 bytes each.
         "superres-x2" => pixels * 16,
+        "map" => pixels * 4,
         _ => tensor,
     }
 }
@@ -346,6 +407,7 @@ fn report(criterion_dir: &std::path::Path) -> std::io::Result<()> {
             "segmentation",
             "anomaly",
             "superres-x2",
+            "map",
         ] {
             let bytes = bytes_moved(group, w * h);
             let Some(copy) = median_ns(&size_dir.join(bytes.to_string())) else {

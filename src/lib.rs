@@ -4,7 +4,8 @@
 
 //! GStreamer elements that run ONNX convolutional autoencoders through ONNX Runtime on every
 //! video frame: `onnxstyletransfer` (image-to-image), `onnxsegmentation` (class overlays, masks
-//! and class ids) and `onnxanomaly` (reconstruction-error heatmaps and scores). The inference
+//! and class ids), `onnxanomaly` (reconstruction-error heatmaps and scores) and `onnxmap`
+//! (one-channel maps: depth, edges, saliency, through a colour map or as GRAY16). The inference
 //! core they share is [`inference`]; it has no GStreamer element code and can be used on its
 //! own.
 //!
@@ -13,7 +14,8 @@
 //! Built as a `cdylib`, the crate is a GStreamer plugin (`autoencoder`) that GStreamer finds on
 //! its plugin path. A Rust program can also link it and register the elements itself with
 //! [`plugin_register_static`] after `gst::init()`. The element types and their buffer metas
-//! and messages are in [`anomaly`] and [`segmentation`]; the README lists every property.
+//! and messages are in [`anomaly`], [`map`] and [`segmentation`]; the README lists every
+//! property.
 //!
 //! # The inference core without GStreamer
 //!
@@ -67,6 +69,7 @@ use gst::glib;
 pub mod anomaly;
 mod common;
 pub mod inference;
+pub mod map;
 pub mod segmentation;
 mod styletransfer;
 mod superres;
@@ -77,6 +80,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     segmentation::register(plugin)?;
     anomaly::register(plugin)?;
     superres::register(plugin)?;
+    map::register(plugin)?;
     Ok(())
 }
 
@@ -105,8 +109,8 @@ mod plugin {
 /// reads it through the exported `gst_plugin_autoencoder_get_desc` when it loads the library.
 #[doc(hidden)]
 pub use plugin::plugin_desc;
-/// Registers the plugin and its three elements (`onnxstyletransfer`, `onnxsegmentation`,
-/// `onnxanomaly`) with GStreamer, for a program that links this crate instead of loading it
-/// from the plugin path. Call it once, after `gst::init()`; it fails if the elements cannot
+/// Registers the plugin and its four elements (`onnxstyletransfer`, `onnxsegmentation`,
+/// `onnxanomaly`, `onnxmap`) with GStreamer, for a program that links this crate instead of
+/// loading it from the plugin path. Call it once, after `gst::init()`; it fails if the elements cannot
 /// be registered.
 pub use plugin::plugin_register_static;

@@ -93,6 +93,9 @@ fn steady_state_allocates_nothing_per_frame() {
     // Scores at a quarter of the frame's size: upsampled, and a foreground blended.
     let coarse = fixture_str("coarse_foreground.onnx");
     let anomaly = fixture_str("clipped_reconstruction.onnx");
+    // A one-channel map at the frame's size, and one at half of it (upsampled).
+    let map = fixture_str("map_gradient.onnx");
+    let half_map = fixture_str("map_half.onnx");
     for launch in [
         format!("onnxstyletransfer model-file={style}"),
         format!("onnxstyletransfer model-file={style} strength=0.5"),
@@ -105,6 +108,10 @@ fn steady_state_allocates_nothing_per_frame() {
         format!("onnxsegmentation model-file={coarse} output=replace"),
         format!("onnxanomaly model-file={anomaly}"),
         format!("onnxanomaly model-file={anomaly} output=error interval=2"),
+        format!("onnxmap model-file={map}"),
+        format!("onnxmap model-file={map} normalization=percentile output=overlay"),
+        format!("onnxmap model-file={half_map} output=gray16"),
+        format!("onnxmap model-file={half_map} non-blocking=true colormap=gray"),
     ] {
         check(&launch);
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! What the three elements declare: their class, and that the analysis elements (plain
+//! What the four elements declare: their class, and that the analysis elements (plain
 //! BaseTransforms) advertise VideoMeta as a VideoFilter does when they do not work in place
-//! (GRAY8 output), so that upstream may hand them frames of any stride.
+//! (GRAY8 or GRAY16 output), so that upstream may hand them frames of any stride.
 
 mod common;
 
@@ -16,6 +16,7 @@ fn the_elements_declare_their_class() {
         ("onnxstyletransfer", "Filter/Effect/Video"),
         ("onnxsegmentation", "Filter/Analyzer/Video"),
         ("onnxanomaly", "Filter/Analyzer/Video"),
+        ("onnxmap", "Filter/Analyzer/Video"),
     ] {
         let factory = gst::ElementFactory::find(name).unwrap();
         assert_eq!(factory.metadata("klass"), Some(class), "{name}");
@@ -36,6 +37,7 @@ fn the_analysis_elements_propose_video_meta() {
             "clipped_reconstruction.onnx",
             "error-scale=1 output=error",
         ),
+        ("onnxmap", "map_gradient.onnx", "output=gray16"),
     ] {
         let mut h = gst_check::Harness::new_parse(&format!(
             "{name} model-file={} {props}",

@@ -353,16 +353,17 @@ fn seeks_eos_and_state_changes_at_random_moments_never_hang_or_leak_threads() {
 fn a_panic_in_our_code_becomes_an_element_error() {
     within(Duration::from_secs(60), || {
         for non_blocking in [false, true] {
-            for (element, kind) in [
-                ("onnxstyletransfer", "style"),
-                ("onnxsegmentation", "segmentation"),
-                ("onnxanomaly", "anomaly"),
+            for (element, model) in [
+                ("onnxstyletransfer", "panic_style.onnx"),
+                ("onnxsegmentation", "panic_segmentation.onnx"),
+                ("onnxanomaly", "panic_anomaly.onnx"),
+                ("onnxmap", "map_panic.onnx"),
             ] {
                 init();
                 let pipeline = gst::parse::launch(&format!(
                     "videotestsrc num-buffers=20 ! video/x-raw,format=RGB,width=32,height=32 ! \
                      {element} model-file={} non-blocking={non_blocking} ! fakesink",
-                    fixture_str(&format!("panic_{kind}.onnx"))
+                    fixture_str(model)
                 ))
                 .unwrap()
                 .downcast::<gst::Pipeline>()

@@ -317,6 +317,10 @@ fn the_fading_properties_are_controllable() {
         ("onnxstyletransfer", &["strength"][..]),
         ("onnxsegmentation", &["alpha", "threshold"][..]),
         ("onnxanomaly", &["alpha", "threshold", "max-error"][..]),
+        (
+            "onnxmap",
+            &["opacity", "percentile", "range-min", "range-max"][..],
+        ),
     ] {
         let element = gst::ElementFactory::make(element).build().unwrap();
         for name in properties {

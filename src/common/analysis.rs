@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! What the analysis elements (onnxsegmentation, onnxanomaly) share: an RGB sink with an RGB or
-//! GRAY8 source, frames as core images, and results as a structure on each buffer
-//! (GstCustomMeta, readable from C, Rust and Python without decoding pixels).
+//! What the analysis elements (onnxsegmentation, onnxanomaly, onnxmap) share: an RGB sink with
+//! an RGB, GRAY8 or GRAY16 source, frames as core images, and results as a structure on each
+//! buffer (GstCustomMeta, readable from C, Rust and Python without decoding pixels).
 
 use std::ffi::CStr;
 
@@ -14,15 +14,16 @@ use crate::inference::{ImageMut, ImageRef};
 
 /// Pad templates: any accepted RGB format in; the same or GRAY8 out.
 pub fn pad_templates() -> Vec<gst::PadTemplate> {
+    pad_templates_with(gst_video::VideoFormat::Gray8)
+}
+
+/// Pad templates: any accepted RGB format in; the same or `other` (a GRAY format) out.
+pub fn pad_templates_with(other: gst_video::VideoFormat) -> Vec<gst::PadTemplate> {
     let rgb = gst_video::VideoCapsBuilder::new()
         .format_list(VIDEO_FORMATS)
         .build();
     let mut src = rgb.clone();
-    src.merge(
-        gst_video::VideoCapsBuilder::new()
-            .format(gst_video::VideoFormat::Gray8)
-            .build(),
-    );
+    src.merge(gst_video::VideoCapsBuilder::new().format(other).build());
     vec![
         gst::PadTemplate::new(
             "src",
@@ -50,6 +51,8 @@ pub enum OutputFormats {
     Gray8,
     /// A format with alpha, whatever the input's (a transparent background).
     Alpha,
+    /// GRAY16_LE (a normalised one-channel map).
+    Gray16,
 }
 
 /// The caps on the other side: the same caps, or with the format swapped between the RGB
@@ -65,6 +68,7 @@ pub fn transform_caps(
         OutputFormats::Same => &[],
         OutputFormats::Gray8 => &[gst_video::VideoFormat::Gray8],
         OutputFormats::Alpha => &ALPHA_FORMATS,
+        OutputFormats::Gray16 => &[gst_video::VideoFormat::Gray16Le],
     };
     if !src_formats.is_empty() {
         let formats: &[gst_video::VideoFormat] = match direction {
@@ -130,7 +134,8 @@ pub fn image_mut<'a>(
     })
 }
 
-/// Maps a GRAY8 output frame and hands its rows (stride apart) and width to `write`.
+/// Maps a GRAY8 output frame (or any one-plane frame: GRAY16) and hands its bytes and stride
+/// to `write`.
 pub fn write_gray8(
     outbuf: &mut gst::BufferRef,
     info: &gst_video::VideoInfo,

@@ -71,6 +71,7 @@ pub fn element_for_kind(kind: &str) -> &'static str {
         "segmentation" => "onnxsegmentation",
         "anomaly" => "onnxanomaly",
         "super_resolution" => "onnxsuperresolution",
+        "map" => "onnxmap",
         _ => "no element of this plugin",
     }
 }

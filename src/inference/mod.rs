@@ -12,6 +12,7 @@ pub mod fault;
 pub mod gpu;
 pub mod gpu_options;
 pub mod image_output;
+pub mod map;
 pub mod model;
 pub mod probe;
 pub mod providers;

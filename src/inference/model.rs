@@ -14,8 +14,8 @@ use std::path::Path;
 
 /// Metadata keys (ONNX `metadata_props`) the elements read.
 pub mod keys {
-    /// `style`, `segmentation`, `anomaly` or `super_resolution`: which element the model is
-    /// made for.
+    /// `style`, `segmentation`, `anomaly`, `map` or `super_resolution`: which element the
+    /// model is made for.
     pub const KIND: &str = "kind";
     /// `0-1` or `0-255`: the value range of the input tensor before mean/std.
     pub const INPUT_RANGE: &str = "input_range";
@@ -42,7 +42,8 @@ pub mod keys {
     /// Anomaly: the weight of (1 - SSIM) against L2 in the error, 0 to 1.
     pub const ERROR_SSIM_WEIGHT: &str = "error_ssim_weight";
     /// Anomaly: the output that is the model's own anomaly map (default: `anomaly_map` when the
-    /// model has it, as anomalib's exports do).
+    /// model has it, as anomalib's exports do). One-channel map models: the output that is the
+    /// map (default: the first).
     pub const MAP_OUTPUT: &str = "map_output";
     /// Anomaly, with a map: the output that is the model's frame score (default:
     /// `pred_score` when the model has it).
@@ -52,6 +53,15 @@ pub mod keys {
     pub const LUMA: &str = "luma";
     /// Super-resolution: the whole factor by which the output is larger than the input.
     pub const SCALE: &str = "scale";
+    /// One-channel map models: `low,high`, the output's natural fixed range (the default of
+    /// `normalization=fixed`, so that frames of one stream compare).
+    pub const MAP_RANGE: &str = "map_range";
+    /// One-channel map models: what the values mean (free text: depth, edges, saliency),
+    /// passed on in each buffer's meta.
+    pub const MAP_MEANING: &str = "map_meaning";
+    /// One-channel depth maps: `high` (larger values are nearer: inverse depth, disparity) or
+    /// `low` (metric depth); `low` makes the element invert by default, so near is bright.
+    pub const MAP_NEAR: &str = "map_near";
 }
 
 /// The output anomalib's exports name their anomaly map.
