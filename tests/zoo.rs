@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use gst_video::VideoFormat;
+use gst_video::prelude::*;
 
 fn zoo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/zoo")
@@ -46,10 +47,16 @@ fn zoo_models_run_by_their_metadata_alone_and_match_python() {
         let expected = std::fs::read(zoo().join(sample["output"].as_str().unwrap())).unwrap();
         let file = zoo().join(model["file"].as_str().unwrap());
         let classes = element == "onnxsegmentation";
+        let map = element == "onnxmap";
+        // Class ids, and the map's values over its metadata range (map_range), as numbers.
         let launch = format!(
             "{element} model-file={}{}",
             file.display(),
-            if classes { " output=classes" } else { "" }
+            match element {
+                "onnxsegmentation" => " output=classes",
+                "onnxmap" => " output=gray16 normalization=fixed",
+                _ => "",
+            }
         );
         let out = run_one(
             &launch,
@@ -58,7 +65,9 @@ fn zoo_models_run_by_their_metadata_alone_and_match_python() {
             h,
             pack(&input, w, h, VideoFormat::Rgb, w * 3),
         );
-        if classes {
+        if map {
+            check_map(name, &out, &expected, w, h);
+        } else if classes {
             let got = gray8(&out, w, h);
             let differing = got.iter().zip(&expected).filter(|(a, b)| a != b).count();
             let person = expected.iter().filter(|c| **c == 1).count();
@@ -86,4 +95,33 @@ fn zoo_models_run_by_their_metadata_alone_and_match_python() {
             );
         }
     }
+}
+
+/// A map model's GRAY16 output (its `map_range` 0..1 over 0..65535) against the float map
+/// ONNX Runtime's Python API gave.
+fn check_map(name: &str, out: &gst::BufferRef, expected: &[u8], w: usize, h: usize) {
+    let expected: Vec<f32> = expected
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(expected.len(), w * h, "{name}: the reference map's size");
+    let info = gst_video::VideoInfo::builder(VideoFormat::Gray16Le, w as u32, h as u32)
+        .build()
+        .unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(out, &info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    let mut worst = 0f32;
+    for (y, row) in expected.chunks_exact(w).enumerate() {
+        for (x, want) in row.iter().enumerate() {
+            let at = y * stride + 2 * x;
+            let got = f32::from(u16::from_le_bytes([data[at], data[at + 1]])) / 65535.0;
+            worst = worst.max((got - want.clamp(0.0, 1.0)).abs());
+        }
+    }
+    // Rounding to 1/65535, and float differences between the two runs of ONNX Runtime.
+    assert!(worst <= 1e-4, "{name}: map off by {worst}");
+    let spread =
+        expected.iter().fold(0f32, |m, v| m.max(*v)) - expected.iter().fold(1f32, |m, v| m.min(*v));
+    assert!(spread > 0.5, "{name}: the map has content ({spread})");
 }
