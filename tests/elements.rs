@@ -17,6 +17,7 @@ fn the_elements_declare_their_class() {
         ("onnxsegmentation", "Filter/Analyzer/Video"),
         ("onnxanomaly", "Filter/Analyzer/Video"),
         ("onnxmap", "Filter/Analyzer/Video"),
+        ("onnxsuperresolution", "Filter/Converter/Video/Scaler"),
     ] {
         let factory = gst::ElementFactory::find(name).unwrap();
         assert_eq!(factory.metadata("klass"), Some(class), "{name}");
@@ -38,6 +39,7 @@ fn the_analysis_elements_propose_video_meta() {
             "error-scale=1 output=error",
         ),
         ("onnxmap", "map_gradient.onnx", "output=gray16"),
+        ("onnxsuperresolution", "superres_rgb_x2.onnx", ""),
     ] {
         let mut h = gst_check::Harness::new_parse(&format!(
             "{name} model-file={} {props}",

@@ -358,11 +358,18 @@ fn a_panic_in_our_code_becomes_an_element_error() {
                 ("onnxsegmentation", "panic_segmentation.onnx"),
                 ("onnxanomaly", "panic_anomaly.onnx"),
                 ("onnxmap", "map_panic.onnx"),
+                ("onnxsuperresolution", "superres_panic.onnx"),
             ] {
+                // Every frame of onnxsuperresolution needs its own result: no non-blocking mode.
+                let mode = match (element, non_blocking) {
+                    ("onnxsuperresolution", true) => continue,
+                    ("onnxsuperresolution", false) => String::new(),
+                    _ => format!("non-blocking={non_blocking}"),
+                };
                 init();
                 let pipeline = gst::parse::launch(&format!(
                     "videotestsrc num-buffers=20 ! video/x-raw,format=RGB,width=32,height=32 ! \
-                     {element} model-file={} non-blocking={non_blocking} ! fakesink",
+                     {element} model-file={} {mode} ! fakesink",
                     fixture_str(model)
                 ))
                 .unwrap()

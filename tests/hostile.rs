@@ -67,7 +67,13 @@ fn non_utf8_string_properties_never_abort() {
         return;
     }
     init();
-    for name in ["onnxstyletransfer", "onnxsegmentation", "onnxanomaly"] {
+    for name in [
+        "onnxstyletransfer",
+        "onnxsegmentation",
+        "onnxanomaly",
+        "onnxmap",
+        "onnxsuperresolution",
+    ] {
         let element = gst::ElementFactory::make(name).build().unwrap();
         // Paths: any bytes are a path, kept as they are.
         for property in ["model-file", "trt-engine-cache"] {
