@@ -65,6 +65,20 @@ if [ -f "$zoo/selfie_segmentation.onnx" ] && [ -f "$zoo/style_lite_19.onnx" ] &&
         t. ! queue ! $person output=cutout ! $panel ! mix.sink_2
     zoo_done="      The zoo (input | person segmentation | style 19): $(pwd)/out/zoo.png
       onnxsegmentation backgrounds (blur | replace | cutout): $(pwd)/out/background.png"
+    # onnxmap with the zoo's HED edge detector: the photo, its edges in inferno (each frame's
+    # range), and the edges over the photo in turbo (the model's fixed 0..1 range).
+    if [ -f "$zoo/hed_edges.onnx" ]; then
+        edges="onnxmap model-file=$zoo/hed_edges.onnx"
+        gst-launch-1.0 -q \
+            filesrc location="$zoo/samples/astronaut.png" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! tee name=t \
+            compositor name=mix sink_1::xpos=512 sink_2::xpos=1024 ! videoconvert ! pngenc ! \
+                filesink location=out/map.png \
+            t. ! queue ! mix.sink_0 \
+            t. ! queue ! $edges colormap=inferno ! videoconvert ! mix.sink_1 \
+            t. ! queue ! $edges output=overlay opacity=0.7 normalization=fixed ! videoconvert ! mix.sink_2
+        zoo_done="$zoo_done
+      onnxmap, HED edges (input | inferno | turbo overlay): $(pwd)/out/map.png"
+    fi
 else
     zoo_done="      (scripts/models.sh fetches the pretrained zoo models; the demo then shows them too)"
 fi
