@@ -65,6 +65,21 @@ if [ -f "$zoo/selfie_segmentation.onnx" ] && [ -f "$zoo/style_lite_19.onnx" ] &&
         t. ! queue ! $person output=cutout ! $panel ! mix.sink_2
     zoo_done="      The zoo (input | person segmentation | style 19): $(pwd)/out/zoo.png
       onnxsegmentation backgrounds (blur | replace | cutout): $(pwd)/out/background.png"
+    # onnxsuperresolution with the shipped ESPCN x2: the photo shrunk to half, enlarged back by
+    # videoscale (4-tap, a bicubic-like filter) and by the model, then the original.
+    if [ -f models/superres_espcn_x2.onnx ]; then
+        gst-launch-1.0 -q \
+            filesrc location="$zoo/samples/astronaut.png" ! pngdec ! videoconvert ! video/x-raw,format=RGB ! tee name=t \
+            compositor name=mix sink_1::xpos=512 sink_2::xpos=1024 ! videoconvert ! pngenc ! \
+                filesink location=out/superres.png \
+            t. ! queue ! videoscale method=4-tap ! video/x-raw,width=256,height=256 ! \
+                videoscale method=4-tap ! video/x-raw,width=512,height=512 ! mix.sink_0 \
+            t. ! queue ! videoscale method=4-tap ! video/x-raw,width=256,height=256 ! \
+                onnxsuperresolution model-file=models/superres_espcn_x2.onnx ! mix.sink_1 \
+            t. ! queue ! mix.sink_2
+        zoo_done="$zoo_done
+      onnxsuperresolution x2 (4-tap | ESPCN x2 | original): $(pwd)/out/superres.png"
+    fi
     # onnxmap with the zoo's HED edge detector: the photo, its edges in inferno (each frame's
     # range), and the edges over the photo in turbo (the model's fixed 0..1 range).
     if [ -f "$zoo/hed_edges.onnx" ]; then
