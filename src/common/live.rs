@@ -296,6 +296,36 @@ impl Schedule {
     }
 }
 
+/// The BaseTransform vfuncs through which the schedule drives an element whose
+/// `ElementCore` is the field `core`: QoS events (`src_event`), dropping late frames
+/// (`submit_input_buffer`) and pipelining (`generate_output`). Expands inside the element's
+/// `impl BaseTransformImpl`.
+macro_rules! scheduled_transform_vfuncs {
+    () => {
+        fn src_event(&self, event: gst::Event) -> bool {
+            match self.core.schedule.src_event(self.obj().upcast_ref(), event) {
+                Ok(handled) => handled,
+                Err(event) => self.parent_src_event(event),
+            }
+        }
+
+        fn submit_input_buffer(
+            &self,
+            is_discont: bool,
+            inbuf: gst::Buffer,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            $crate::common::live::submit_input_buffer(self, is_discont, inbuf)
+        }
+
+        fn generate_output(
+            &self,
+        ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+            $crate::common::live::generate_output(self)
+        }
+    };
+}
+pub(crate) use scheduled_transform_vfuncs;
+
 /// BaseTransform's submit_input_buffer: drops a frame that would reach the sink too late,
 /// else queues it as BaseTransform does.
 pub fn submit_input_buffer<E: Scheduled>(

@@ -487,26 +487,7 @@ impl BaseTransformImpl for Segmentation {
         self.parent_sink_event(event)
     }
 
-    fn src_event(&self, event: gst::Event) -> bool {
-        match self.core.schedule.src_event(self.obj().upcast_ref(), event) {
-            Ok(handled) => handled,
-            Err(event) => self.parent_src_event(event),
-        }
-    }
-
-    fn submit_input_buffer(
-        &self,
-        is_discont: bool,
-        inbuf: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        live::submit_input_buffer(self, is_discont, inbuf)
-    }
-
-    fn generate_output(
-        &self,
-    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
-        live::generate_output(self)
-    }
+    live::scheduled_transform_vfuncs!();
 
     fn propose_allocation(
         &self,
