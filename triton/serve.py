@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-from pytriton.triton import Triton, TritonConfig
+from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
 LOG = logging.getLogger("triton-serve")
 
@@ -230,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--intra-op-threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     ap.add_argument("--instances", type=int, default=1, help="model instances (ORT sessions) per model")
     ap.add_argument("--delay-ms", type=float, default=0.0, help="sleep this long per batch (fault tests: slow model)")
+    ap.add_argument(
+        "--restrict",
+        default="shared-memory,model-repository,trace,logging",
+        help="Triton endpoints that need pytriton's random access token (pytriton 0.7 restricts statistics too "
+        "by default; we leave statistics open so clients can read ModelStatistics). '' restricts none",
+    )
     ap.add_argument("--log-verbose", type=int, default=0, help="tritonserver --log-verbose")
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
@@ -248,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         log_verbose=args.log_verbose,
         exit_on_error=True,
     )
-    triton = Triton(config=config)
+    restricted = [e for e in args.restrict.split(",") if e]
+    # pytriton itself loads the models through the model-repository endpoint
+    # with its token, so restricting it is harmless and keeps clients from
+    # unloading models.
+    triton = Triton(config=config, security_config=TritonSecurityConfig(restricted_endpoints=restricted))
     served: list[OnnxModel] = []
     for spec in args.models:
         name, path = parse_model_arg(spec)
