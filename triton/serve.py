@@ -94,6 +94,7 @@ class OnnxModel:
     path: pathlib.Path
     threads: int
     delay_ms: float = 0.0
+    cpu_arena: bool = True
     metadata: dict[str, str] = field(default_factory=dict)
     inputs: list = field(default_factory=list)  # (name, np dtype, dims with batch)
     outputs: list = field(default_factory=list)
@@ -126,6 +127,7 @@ class OnnxModel:
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        so.enable_cpu_mem_arena = self.cpu_arena
         self.session = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
         if fixed_one:
             self.batch_mode = "native" if self._batch_works() else "loop"
@@ -134,6 +136,7 @@ class OnnxModel:
                 so2.intra_op_num_threads = self.threads
                 so2.inter_op_num_threads = 1
                 so2.log_severity_level = 3
+                so2.enable_cpu_mem_arena = self.cpu_arena
                 self.session = ort.InferenceSession(str(self.path), so2, providers=["CPUExecutionProvider"])
 
     def _probe_input(self, n: int) -> dict[str, np.ndarray]:
@@ -160,8 +163,11 @@ class OnnxModel:
             return False
 
     def triton_tensors(self, which) -> list[Tensor]:
-        # pytriton adds the batch dimension itself when batching is on.
-        return [Tensor(name=n, dtype=dt, shape=tuple(dims[1:])) for n, dt, dims in which]
+        # pytriton adds the batch dimension itself when batching is on.  Triton
+        # refuses empty dims ("must specify 'dims'"), so a per-frame scalar
+        # output ([batch] in ONNX, e.g. anomalib's pred_score) is served as
+        # [batch, 1].
+        return [Tensor(name=n, dtype=dt, shape=tuple(dims[1:]) or (1,)) for n, dt, dims in which]
 
     def parameters(self) -> dict[str, str]:
         params = dict(self.metadata)
@@ -197,7 +203,10 @@ class OnnxModel:
             start = 0
             for i in idxs:
                 b = requests[i][in_names[0]].shape[0]
-                results[i] = {name: o[start : start + b] for (name, _, _), o in zip(self.outputs, outs)}
+                results[i] = {
+                    name: (o[start : start + b] if o.ndim > 1 else o[start : start + b, None])
+                    for (name, _, _), o in zip(self.outputs, outs)
+                }
                 start += b
         with self.lock:
             self.calls += 1
@@ -229,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preferred-batch", type=int, nargs="*", default=None, help="dynamic batcher preferred_batch_size")
     ap.add_argument("--intra-op-threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     ap.add_argument("--instances", type=int, default=1, help="model instances (ORT sessions) per model")
+    ap.add_argument(
+        "--no-cpu-arena",
+        action="store_true",
+        help="ORT enable_cpu_mem_arena=False: less RSS after large batches, a little slower",
+    )
     ap.add_argument("--delay-ms", type=float, default=0.0, help="sleep this long per batch (fault tests: slow model)")
     ap.add_argument(
         "--restrict",
@@ -264,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         name, path = parse_model_arg(spec)
         instances = []
         for _ in range(args.instances):
-            m = OnnxModel(name=name, path=path, threads=args.intra_op_threads, delay_ms=args.delay_ms)
+            m = OnnxModel(name=name, path=path, threads=args.intra_op_threads, delay_ms=args.delay_ms, cpu_arena=not args.no_cpu_arena)
             m.load()
             instances.append(m)
         m = instances[0]

@@ -9,9 +9,9 @@ This script prints them back as .proto source, puts the upstream licence
 header on top (the BSD-3-Clause NVIDIA licence the wheel ships in its
 dist-info, the licence of triton-inference-server/common's protobuf/),
 then checks the round trip: the written files, compiled again with
-grpcio-tools' protoc, must give descriptors equal to the wheel's.
+protoc (Debian's protobuf-compiler, or grpcio-tools), must give descriptors equal to the wheel's.
 
-    /work/venv-triton/bin/pip install grpcio-tools   # only for the check
+    apt-get install protobuf-compiler   # protoc, only for the check
     /work/venv-triton/bin/python triton/proto/regen_from_wheel.py
 """
 
@@ -182,18 +182,22 @@ def main() -> int:
         (HERE / p.name).write_text(to_proto_text(p, note))
         print(f"wrote {HERE / p.name}")
 
-    try:
-        from grpc_tools import protoc
-    except ImportError:
-        print("grpcio-tools not installed: round-trip check skipped")
-        return 0
+    import shutil
+    import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory() as td:
         ds = pathlib.Path(td) / "set.pb"
-        rc = protoc.main(
-            ["protoc", f"-I{HERE}", f"--descriptor_set_out={ds}", "grpc_service.proto", "model_config.proto"]
-        )
+        files = ["grpc_service.proto", "model_config.proto"]
+        if shutil.which("protoc"):  # Debian: apt-get install protobuf-compiler
+            rc = subprocess.run(["protoc", f"-I{HERE}", f"--descriptor_set_out={ds}", *files]).returncode
+        else:
+            try:
+                from grpc_tools import protoc
+            except ImportError:
+                print("no protoc on PATH and no grpcio-tools: round-trip check skipped")
+                return 0
+            rc = protoc.main(["protoc", f"-I{HERE}", f"--descriptor_set_out={ds}", *files])
         if rc != 0:
             print("protoc failed on the written files")
             return 1
