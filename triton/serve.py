@@ -278,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         name, path = parse_model_arg(spec)
         instances = []
         for _ in range(args.instances):
-            m = OnnxModel(name=name, path=path, threads=args.intra_op_threads, delay_ms=args.delay_ms, cpu_arena=not args.no_cpu_arena)
+            m = OnnxModel(
+                name=name,
+                path=path,
+                threads=args.intra_op_threads,
+                delay_ms=args.delay_ms,
+                cpu_arena=not args.no_cpu_arena,
+            )
             m.load()
             instances.append(m)
         m = instances[0]
