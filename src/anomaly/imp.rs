@@ -370,7 +370,7 @@ impl BaseTransformImpl for Anomaly {
             MODEL_KIND,
             "an anomaly autoencoder",
             |description, pre, not_this| {
-                let model_file = settings.model.model_file.clone().unwrap_or_default();
+                let model_file = settings.model.model_path();
                 let task = prepare(
                     description,
                     pre,

@@ -173,7 +173,7 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         ) -> Result<(T, E), gst::ErrorMessage>,
     ) -> Result<StartOutcome, gst::ErrorMessage> {
         let (mut session, mut pre) = start_session(element, cat, settings)?;
-        let model_file = settings.model_file.clone().unwrap_or_default();
+        let model_file = settings.model_path();
         let not_this = |why: String| {
             gst::error_msg!(
                 gst::LibraryError::Settings,

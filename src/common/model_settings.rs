@@ -16,6 +16,7 @@ use crate::inference::Error;
 use crate::inference::error::MAX_TENSOR_BYTES;
 use crate::inference::gpu_options::GpuSettings;
 use crate::inference::model::parse_triplet;
+use crate::inference::remote::RemoteSettings;
 use crate::inference::{PreprocessingOverrides, SessionConfig};
 
 #[derive(Debug, Clone)]
@@ -43,7 +44,18 @@ pub struct ModelSettings {
     pub wait_first_result: bool,
     /// Read-only: the provider that runs the current session ("" when none runs).
     pub active_provider: String,
+    /// `grpc://host:port` of a KServe v2 inference server (Triton) that runs the model.
+    pub inference_server: Option<String>,
+    /// The model's name on the server (None: the model file's stem).
+    pub model_name: Option<String>,
+    /// The model's version on the server (None: the server's choice).
+    pub model_version: Option<String>,
+    /// The longest a request to the server may take, in milliseconds.
+    pub request_timeout_ms: u32,
 }
+
+/// The default of `request-timeout`: long enough for a server restart to be waited out.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
 
 impl Default for ModelSettings {
     fn default() -> Self {
@@ -68,6 +80,10 @@ impl Default for ModelSettings {
             non_blocking: false,
             wait_first_result: false,
             active_provider: String::new(),
+            inference_server: None,
+            model_name: None,
+            model_version: None,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
         }
     }
 }
@@ -220,6 +236,39 @@ impl ModelSettings {
                 .default_value(false)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecString::builder("inference-server")
+                .nick("Inference server")
+                .blurb(
+                    "Run the model on a KServe v2 inference server (NVIDIA Triton), e.g. \
+                     grpc://127.0.0.1:8001, instead of in this process: the element sends the \
+                     input tensor and does its own pre- and post-processing (empty: run locally)",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("model-name")
+                .nick("Model name")
+                .blurb(
+                    "The model's name on the inference server (empty: the model file's name \
+                     without its extension)",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("model-version")
+                .nick("Model version")
+                .blurb("The model's version on the inference server (empty: the server's choice)")
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("request-timeout")
+                .nick("Request timeout")
+                .blurb(
+                    "The longest, in ms, a request to the inference server may take (and \
+                     connecting at start); a server that went away is reconnected to within it",
+                )
+                .minimum(10)
+                .maximum(600_000)
+                .default_value(DEFAULT_REQUEST_TIMEOUT_MS)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecString::builder(ACTIVE_PROVIDER)
                 .nick("Active provider")
                 .blurb("The execution provider that actually runs the model (empty until started)")
@@ -267,6 +316,19 @@ impl ModelSettings {
             "wait-first-result" => {
                 self.wait_first_result = value.get().expect("type checked upstream")
             }
+            "inference-server" => {
+                self.inference_server =
+                    text(value, &self.inference_server).filter(|s| !s.is_empty())
+            }
+            "model-name" => {
+                self.model_name = text(value, &self.model_name).filter(|s| !s.is_empty())
+            }
+            "model-version" => {
+                self.model_version = text(value, &self.model_version).filter(|s| !s.is_empty())
+            }
+            "request-timeout" => {
+                self.request_timeout_ms = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!("not a model property: {name}"),
         }
     }
@@ -292,6 +354,10 @@ impl ModelSettings {
             "inference-scale" => self.inference_scale.to_value(),
             "non-blocking" => self.non_blocking.to_value(),
             "wait-first-result" => self.wait_first_result.to_value(),
+            "inference-server" => self.inference_server.to_value(),
+            "model-name" => self.model_name.to_value(),
+            "model-version" => self.model_version.to_value(),
+            "request-timeout" => self.request_timeout_ms.to_value(),
             ACTIVE_PROVIDER => self.active_provider.to_value(),
             _ => unimplemented!("not a model property: {name}"),
         }
@@ -313,6 +379,42 @@ impl ModelSettings {
             profile: None,
             max_tensor_bytes: usize::try_from(self.max_tensor_bytes).unwrap_or(usize::MAX),
         }
+    }
+
+    /// The model as messages name it: its file, or `grpc://host:port/name` on a server.
+    pub fn model_path(&self) -> std::path::PathBuf {
+        match self.remote() {
+            Ok(Some(remote)) => format!("{}/{}", remote.server, remote.model).into(),
+            _ => self.model_file.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Where the model runs remotely, when `inference-server` is set: the server, the model's
+    /// name there (else the model file's stem) and version, and the request timeout.
+    pub fn remote(&self) -> Result<Option<RemoteSettings>, Error> {
+        let Some(server) = &self.inference_server else {
+            return Ok(None);
+        };
+        let model = match (&self.model_name, &self.model_file) {
+            (Some(name), _) => name.clone(),
+            (None, Some(file)) => file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        };
+        if model.is_empty() {
+            return Err(Error::settings(format!(
+                "inference-server is {server}, but no model is named: set model-name (the \
+                 model's name on the server)"
+            )));
+        }
+        Ok(Some(RemoteSettings {
+            server: server.clone(),
+            model,
+            version: self.model_version.clone().unwrap_or_default(),
+            timeout: std::time::Duration::from_millis(u64::from(self.request_timeout_ms)),
+        }))
     }
 
     /// The pre-processing overrides the properties give; a malformed mean/std names the property.

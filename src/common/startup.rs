@@ -59,9 +59,15 @@ pub fn start_session(
     settings: &ModelSettings,
 ) -> Result<(InferenceSession, Preprocessing), gst::ErrorMessage> {
     route_runtime_log();
-    let path = settings.model_file.clone().unwrap_or_default();
     let config = settings.session_config();
-    let session = InferenceSession::load(&path, &config).map_err(|e| error_message(&e))?;
+    let remote = settings.remote().map_err(|e| error_message(&e))?;
+    // Messages name the model file, or the model on the server.
+    let path = settings.model_path();
+    let session = match &remote {
+        Some(remote) => InferenceSession::connect(remote, &config),
+        None => InferenceSession::load(&path, &config),
+    }
+    .map_err(|e| error_message(&e))?;
     let overrides = settings.overrides().map_err(|e| error_message(&e))?;
     let pre = Preprocessing::resolve(&session.description().metadata, &overrides)
         .and_then(|pre| {
@@ -115,7 +121,7 @@ pub fn probe_model<T: Task>(
     task: &mut T,
     pre: &mut Preprocessing,
 ) -> Result<Probe, gst::ErrorMessage> {
-    let path = settings.model_file.clone().unwrap_or_default();
+    let path = settings.model_path();
     let in_model = |e: Error| error_message(&e.context(format!("model '{}'", shown(&path))));
     let declared = (settings.size_multiple > 0
         || session

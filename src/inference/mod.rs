@@ -16,6 +16,7 @@ pub mod map;
 pub mod model;
 pub mod probe;
 pub mod providers;
+pub mod remote;
 pub mod resize;
 pub mod runner;
 pub mod runtime;

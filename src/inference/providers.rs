@@ -37,6 +37,8 @@ pub enum Provider {
     Cuda,
     /// The TensorRT provider (with CUDA for the nodes TensorRT cannot take).
     TensorRt,
+    /// An inference server (property `inference-server`): the model runs there.
+    Remote,
 }
 
 impl Provider {
@@ -46,6 +48,7 @@ impl Provider {
             Provider::Cpu => "cpu",
             Provider::Cuda => "cuda",
             Provider::TensorRt => "tensorrt",
+            Provider::Remote => "remote",
         }
     }
 }
@@ -111,6 +114,11 @@ pub(super) fn with_provider(
             return builder
                 .with_env_allocators()
                 .map_err(|e| Error::runtime(e.to_string()));
+        }
+        Provider::Remote => {
+            return Err(Error::settings(
+                "an inference server is not an ONNX Runtime execution provider",
+            ));
         }
         Provider::Cuda => {
             require_available::<ep::CUDA>(provider)?;

@@ -17,6 +17,7 @@ use super::gpu::GpuInfo;
 use super::gpu_options::{GpuSettings, ShapeProfile};
 use super::model::{ModelDescription, check_model_file, explain_load_error};
 use super::providers::{Provider, ProviderChoice, SkippedProvider, candidates, with_provider};
+use super::remote::{RemoteModel, RemoteSettings};
 use super::runtime;
 use std::fmt;
 
@@ -117,13 +118,10 @@ impl fmt::Display for HostMemory {
     }
 }
 
-/// A loaded, validated model with its session.
+/// A loaded, validated model with its session: in this process (ONNX Runtime), or on an
+/// inference server.
 pub struct InferenceSession {
-    // Dropped in this order: the bound tensors, their allocator, then the session.
-    bound: Option<Bound>,
-    /// Page-locked host memory for the bound tensors on a GPU provider (None: ordinary).
-    pinned: Option<Allocator>,
-    session: Session,
+    backend: Backend,
     description: ModelDescription,
     provider: Provider,
     skipped: Vec<SkippedProvider>,
@@ -131,6 +129,23 @@ pub struct InferenceSession {
     max_tensor_bytes: usize,
     /// The outputs read at each run: the main one, and a second one (e.g. a score) if asked.
     read: (usize, Option<usize>),
+}
+
+/// Where the model runs.
+// One per session, never moved once built: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    Local(Local),
+    Remote(Box<RemoteModel>),
+}
+
+/// An ONNX Runtime session and the tensors bound to it.
+struct Local {
+    // Dropped in this order: the bound tensors, their allocator, then the session.
+    bound: Option<Bound>,
+    /// Page-locked host memory for the bound tensors on a GPU provider (None: ordinary).
+    pinned: Option<Allocator>,
+    session: Session,
 }
 
 impl fmt::Debug for InferenceSession {
@@ -166,7 +181,7 @@ impl InferenceSession {
                     let description = ModelDescription::of_session(&session)
                         .map_err(|e| e.context(format!("model '{}'", shown(path))))?;
                     let pinned = match provider {
-                        Provider::Cpu => None,
+                        Provider::Cpu | Provider::Remote => None,
                         Provider::Cuda | Provider::TensorRt => match pinned_allocator(&session) {
                             Ok(allocator) => {
                                 report.host_memory = HostMemory::Pinned;
@@ -180,9 +195,11 @@ impl InferenceSession {
                     };
                     report.load_time = start.elapsed();
                     return Ok(Self {
-                        bound: None,
-                        pinned,
-                        session,
+                        backend: Backend::Local(Local {
+                            bound: None,
+                            pinned,
+                            session,
+                        }),
                         description,
                         provider,
                         skipped,
@@ -200,6 +217,25 @@ impl InferenceSession {
             }
         }
         unreachable!("the CPU provider is the last candidate and always returns")
+    }
+
+    /// Connects to the model an inference server serves (see [`RemoteModel`]); it runs
+    /// there, on whatever the server runs it.
+    pub fn connect(remote: &RemoteSettings, config: &SessionConfig) -> Result<Self, Error> {
+        let start = Instant::now();
+        let (model, description) = RemoteModel::connect(remote, config.max_tensor_bytes)?;
+        Ok(Self {
+            backend: Backend::Remote(Box::new(model)),
+            description,
+            provider: Provider::Remote,
+            skipped: Vec::new(),
+            report: StartReport {
+                load_time: start.elapsed(),
+                ..StartReport::default()
+            },
+            max_tensor_bytes: config.max_tensor_bytes,
+            read: (0, None),
+        })
     }
 
     /// The model's input, outputs and metadata.
@@ -240,7 +276,14 @@ impl InferenceSession {
                 })
         };
         self.read = (index(main)?, second.map(index).transpose()?);
-        self.bound = None;
+        match &mut self.backend {
+            Backend::Local(local) => local.bound = None,
+            Backend::Remote(model) => {
+                let mut names = vec![main];
+                names.extend(second);
+                model.read_outputs(&names);
+            }
+        }
         Ok(())
     }
 
@@ -249,23 +292,27 @@ impl InferenceSession {
     /// to the session once per input size and reused: a new size costs one inference (to learn
     /// the output's shape), the same size costs nothing.
     pub fn input_mut(&mut self, width: usize, height: usize) -> Result<&mut [f32], Error> {
-        if self
+        let local = match &mut self.backend {
+            Backend::Local(local) => local,
+            Backend::Remote(model) => return model.input_mut(width, height),
+        };
+        if local
             .bound
             .as_ref()
             .is_none_or(|b| (b.height, b.width) != (height, width))
         {
-            self.bound = None;
+            local.bound = None;
             let default = Allocator::default();
-            self.bound = Some(Bound::new(
-                &mut self.session,
+            local.bound = Some(Bound::new(
+                &mut local.session,
                 &self.description,
-                self.pinned.as_ref().unwrap_or(&default),
+                local.pinned.as_ref().unwrap_or(&default),
                 (height, width),
                 self.max_tensor_bytes,
                 self.read,
             )?);
         }
-        let bound = self.bound.as_mut().expect("bound above");
+        let bound = local.bound.as_mut().expect("bound above");
         Ok(bound.input.extract_tensor_mut().1)
     }
 
@@ -273,7 +320,22 @@ impl InferenceSession {
     /// returns that input with the first output's shape and values. Allocates nothing on the
     /// Rust side; ONNX Runtime writes into the bound output tensor.
     pub fn run(&mut self) -> Result<RunOutput<'_>, Error> {
-        let bound = self
+        let local = match &mut self.backend {
+            Backend::Local(local) => local,
+            Backend::Remote(model) => {
+                model.run()?;
+                let model = &**model;
+                let (shape, values) = model.output(0).unwrap_or((&[], &[]));
+                return Ok(RunOutput {
+                    input: model.input(),
+                    shape,
+                    values,
+                    non_finite: count_non_finite(values),
+                    second: model.output(1),
+                });
+            }
+        };
+        let bound = local
             .bound
             .as_ref()
             .ok_or_else(|| Error::inference("no input prepared (input_mut) before run"))?;
@@ -303,7 +365,7 @@ impl InferenceSession {
             .map_err(|e| Error::inference(format!("cannot copy the input: {e}")))?;
         let status = unsafe {
             (ort::api().RunWithBinding)(
-                self.session.ptr().cast_mut(),
+                local.session.ptr().cast_mut(),
                 std::ptr::null(),
                 bound.binding.ptr(),
             )

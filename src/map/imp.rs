@@ -471,7 +471,7 @@ impl BaseTransformImpl for Map {
             "a one-channel map model",
             |description, _pre, not_this| {
                 let output = map::map_output(description).map_err(|e| not_this(e.to_string()))?;
-                let model_file = settings.model.model_file.clone().unwrap_or_default();
+                let model_file = settings.model.model_path();
                 let contract = map::map_metadata(description).map_err(|e| {
                     error_message(&e.context(format!("model '{}'", shown(&model_file))))
                 })?;

@@ -215,7 +215,7 @@ impl BaseTransformImpl for SuperResolution {
                     "model '{}' is not a super-resolution model: no input at start came out \
                      enlarged by one whole factor (first: {why}); a model that needs particular \
                      sizes can declare them in its metadata ('size_multiple', 'scale')",
-                    shown(&settings.model_file.clone().unwrap_or_default())
+                    shown(&settings.model_path())
                 )
             ));
         };
