@@ -153,7 +153,10 @@ fn mib(bytes: usize) -> String {
 /// A path as messages show it: relative paths resolved against the current directory, so that
 /// "does not exist" says where it looked.
 pub fn shown(path: &Path) -> String {
+    // A model on an inference server (grpc://host:port/name) is not a file.
+    let remote = path.to_str().is_some_and(|p| p.contains("://"));
     if path.is_relative()
+        && !remote
         && !path.as_os_str().is_empty()
         && let Ok(cwd) = std::env::current_dir()
     {

@@ -161,8 +161,9 @@ impl RemoteModel {
     }
 
     /// Sends the input and waits for the outputs read. A server that went away (connection
-    /// refused or reset) is tried again until the request timeout has passed since the first
-    /// attempt; every other failure is returned at once.
+    /// refused or reset) or no longer has the model (restarting) is tried again until the
+    /// request timeout has passed since the first attempt; every other failure is returned at
+    /// once.
     pub fn run(&mut self) -> Result<(), Error> {
         let (width, height) = self.input_size;
         let request = ModelInferRequest {
@@ -193,13 +194,21 @@ impl RemoteModel {
             call.set_timeout(self.settings.timeout);
             match self.runtime.block_on(self.client.model_infer(call)) {
                 Ok(response) => break response.into_inner(),
-                Err(status)
-                    if status.code() == tonic::Code::Unavailable
-                        && started.elapsed() < self.settings.timeout =>
-                {
-                    // The server restarted or is restarting: the channel reconnects on the
-                    // next call.
+                // The channel reconnects on the next call.
+                Err(status) if retryable(&status) && started.elapsed() < self.settings.timeout => {
                     std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(status) if retryable(&status) => {
+                    return Err(Error::inference(format!(
+                        "the inference server at {}, model '{}', has been unavailable for {} ms \
+                         (request-timeout); last: {:?}: {}",
+                        self.settings.server,
+                        self.settings.model,
+                        started.elapsed().as_millis(),
+                        status.code(),
+                        status.message()
+                    ))
+                    .remedy("restart the server, or raise request-timeout to wait longer"));
                 }
                 Err(status) => {
                     return Err(status_error(
@@ -308,6 +317,16 @@ fn describe(
         outputs,
         metadata,
     })
+}
+
+/// Whether a failed frame request may succeed when tried again: the server went away
+/// (unavailable; cancelled while it shuts down), or restarted and is still loading the model
+/// (not found).
+fn retryable(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::NotFound
+    )
 }
 
 /// A failed call, as an error that names the server, the model and the cause.

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The elements on a real NVIDIA Triton Inference Server (KServe v2 gRPC), on 127.0.0.1:
+//! `triton/serve.py` in the environment `scripts/triton.sh` makes (scripts/test.sh runs it).
+//! Remote frames equal local ones; streams sent to one server model are batched by Triton's
+//! dynamic batcher (its statistics say so); and the server's faults end in named errors.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+use gstautoencoder::inference::remote::proto::ModelStatisticsRequest;
+use gstautoencoder::inference::remote::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the Triton environment (scripts/triton.sh prints it).
+fn triton_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("GST_AUTOENCODER_TRITON_PYTHON") {
+        return p.into();
+    }
+    let out = Command::new(root().join("scripts/triton.sh"))
+        .output()
+        .expect("scripts/triton.sh runs");
+    assert!(
+        out.status.success(),
+        "scripts/triton.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `triton/serve.py`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    grpc: u16,
+}
+
+impl Server {
+    /// Serves `models` (paths under models/) with `extra` options, waiting until it is ready.
+    fn start(models: &[&str], extra: &[&str]) -> Self {
+        Self::start_on(free_port(), models, extra)
+    }
+
+    fn start_on(grpc: u16, models: &[&str], extra: &[&str]) -> Self {
+        let mut child = Command::new(triton_python())
+            .arg(root().join("triton/serve.py"))
+            .args(models.iter().map(|m| root().join("models").join(m)))
+            .args(["--grpc-port", &grpc.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--metrics-port", &free_port().to_string()])
+            .args(["--intra-op-threads", "1"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("triton/serve.py starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("READY") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(120))
+            .expect("the Triton server says READY within 2 minutes");
+        Self { child, grpc }
+    }
+
+    fn url(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.grpc)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 20 s) and waits for it.
+    fn stop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// (inference count, execution count) of `model` from the statistics endpoint.
+    fn statistics(&self, model: &str) -> (u64, u64) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut client =
+                GrpcInferenceServiceClient::connect(format!("http://127.0.0.1:{}", self.grpc))
+                    .await
+                    .unwrap();
+            let stats = client
+                .model_statistics(ModelStatisticsRequest {
+                    name: model.to_owned(),
+                    version: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let s = &stats.model_stats[0];
+            (s.inference_count, s.execution_count)
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One 64x48 frame of videotestsrc through `element`, as raw bytes.
+fn frame_through(element: &str) -> Result<Vec<u8>, String> {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=RGB,width=64,height=48 ! \
+         {element} ! appsink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60));
+    let bus = pipeline.bus().unwrap();
+    let error = bus
+        .pop_filtered(&[gst::MessageType::Error])
+        .map(|m| match m.view() {
+            gst::MessageView::Error(e) => {
+                format!("{} | {}", e.error(), e.debug().unwrap_or_default())
+            }
+            _ => unreachable!(),
+        });
+    pipeline.set_state(gst::State::Null).unwrap();
+    match (sample, error) {
+        (_, Some(e)) => Err(e),
+        (Some(s), None) => Ok(s.buffer().unwrap().map_readable().unwrap().to_vec()),
+        (None, None) => Err("no frame and no error".to_owned()),
+    }
+}
+
+fn model(file: &str) -> String {
+    root().join("models").join(file).display().to_string()
+}
+
+#[test]
+fn remote_frames_equal_local_frames_and_streams_are_batched() {
+    let server = Server::start(
+        &[
+            "style_mosaic_rt.onnx",
+            "segmentation_unet.onnx",
+            "anomaly_brick.onnx",
+        ],
+        &["--queue-delay-us", "20000"],
+    );
+    let url = server.url();
+    for (element, file, props) in [
+        ("onnxstyletransfer", "style_mosaic_rt.onnx", ""),
+        (
+            "onnxsegmentation",
+            "segmentation_unet.onnx",
+            "output=classes",
+        ),
+        ("onnxanomaly", "anomaly_brick.onnx", "output=error"),
+    ] {
+        let stem = file.trim_end_matches(".onnx");
+        let local =
+            frame_through(&format!("{element} model-file={} {props}", model(file))).expect("local");
+        // The model's name on the server is the file's stem: model-file alone names it.
+        let remote = frame_through(&format!(
+            "{element} inference-server={url} model-file={} {props}",
+            model(file)
+        ))
+        .unwrap_or_else(|e| panic!("{element} remote: {e}"));
+        assert_eq!(remote, local, "{element}: remote and local frames differ");
+        let named = frame_through(&format!(
+            "{element} inference-server={url} model-name={stem} {props}"
+        ))
+        .unwrap_or_else(|e| panic!("{element} remote by name: {e}"));
+        assert_eq!(named, local, "{element}: by model-name");
+    }
+
+    // Four streams in one process, each through its own element, to one server model.
+    init();
+    let (before_inferences, _) = server.statistics("style_mosaic_rt");
+    let pipelines: Vec<gst::Pipeline> = (0..4)
+        .map(|i| {
+            gst::parse::launch(&format!(
+                "videotestsrc num-buffers=12 pattern={i} ! \
+                 video/x-raw,format=RGB,width=64,height=48 ! \
+                 onnxstyletransfer inference-server={url} model-name=style_mosaic_rt ! \
+                 fakesink sync=false"
+            ))
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap()
+        })
+        .collect();
+    for p in &pipelines {
+        p.set_state(gst::State::Playing).unwrap();
+    }
+    for p in &pipelines {
+        let msg = p
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(120),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .expect("each stream ends");
+        assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+        p.set_state(gst::State::Null).unwrap();
+    }
+    let (inferences, executions) = server.statistics("style_mosaic_rt");
+    // 48 frames (the start probe and the warm-up of each element add a few more).
+    assert!(inferences - before_inferences >= 48, "{inferences}");
+    assert!(
+        executions < inferences,
+        "Triton batched nothing: {executions} executions for {inferences} inferences"
+    );
+    eprintln!("style_mosaic_rt: {inferences} inferences in {executions} executions");
+}
+
+#[test]
+fn server_faults_end_in_named_errors() {
+    // No server: a start error naming the address.
+    let port = free_port();
+    let e = frame_through(&format!(
+        "onnxstyletransfer inference-server=grpc://127.0.0.1:{port} model-name=x \
+         request-timeout=2000"
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "cannot reach the inference server at grpc://127.0.0.1:{port}"
+        )),
+        "{e}"
+    );
+    let mut server = Server::start_on(port, &["style_mosaic_rt.onnx"], &[]);
+    let url = server.url();
+    // A model the server does not have: named, with the models it has.
+    let e = frame_through(&format!(
+        "onnxstyletransfer inference-server={url} model-name=nope"
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("model 'nope': no such model") && e.contains("check model-name"),
+        "{e}"
+    );
+    // A model of the wrong kind for the element: its config parameters say what it is.
+    let e = frame_through(&format!(
+        "onnxsegmentation inference-server={url} model-name=style_mosaic_rt"
+    ))
+    .unwrap_err();
+    assert!(e.contains("its metadata says kind 'style'"), "{e}");
+    // A setting without a model name.
+    let e = frame_through(&format!("onnxstyletransfer inference-server={url}")).unwrap_err();
+    assert!(e.contains("set model-name"), "{e}");
+
+    // The server killed mid-stream and not back within request-timeout: a frame error.
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,format=RGB,width=64,height=48,framerate=10/1 ! \
+         onnxstyletransfer inference-server={url} model-name=style_mosaic_rt request-timeout=1500 ! \
+         fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Instant::now();
+    server.stop();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error])
+        .expect("an error after the server went away");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    let text = e.error().to_string();
+    assert!(
+        text.contains(&format!(
+            "the inference server at {url}, model 'style_mosaic_rt'"
+        )) && (text.contains("unavailable") || text.contains("no answer")),
+        "{text}"
+    );
+    assert!(killed.elapsed() < Duration::from_secs(30), "no hang");
+}
+
+#[test]
+fn a_server_restarted_within_the_timeout_is_reconnected_to() {
+    let port = free_port();
+    let mut server = Server::start_on(port, &["pencil_sketch.onnx"], &[]);
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=400 ! video/x-raw,format=RGB,width=64,height=48 ! \
+         onnxstyletransfer inference-server={} model-name=pencil_sketch request-timeout=60000 ! \
+         identity sleep-time=20000 ! fakesink sync=false",
+        server.url()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    server.stop();
+    let _restarted = Server::start_on(port, &["pencil_sketch.onnx"], &[]);
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the stream ends");
+    pipeline.set_state(gst::State::Null).unwrap();
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("the stream goes on after the restart: {}", e.error());
+    }
+}
