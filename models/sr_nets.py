@@ -101,7 +101,12 @@ class VDSR(nn.Module):
         self.up = BicubicUp(channels, scale)
         layers, cin = [], channels
         for _ in range(depth - 1):
-            layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU(inplace=True)]
+            conv = nn.Conv2d(cin, width, 3, padding=1)
+            # He initialisation, as Kim et al.: with PyTorch's default the signal fades through
+            # the stack and the first try (6000 iterations) never left bicubic.
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            layers += [conv, nn.ReLU(inplace=True)]
             cin = width
         last = nn.Conv2d(cin, channels, 3, padding=1)
         nn.init.zeros_(last.weight)

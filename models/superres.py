@@ -326,8 +326,9 @@ def references(paths, out_dir):
 
 # The shipped models and the arguments that made them.
 SHIPPED = (
-    ["train", "--arch", "espcn", "--widths", "32", "16", "--name", "superres_espcn_x2"],
-    ["train", "--arch", "vdsr", "--depth", "8", "--width", "32", "--name", "superres_vdsr_x2"],
+    ["train", "--arch", "espcn", "--widths", "32", "16", "--iterations", "40000", "--name", "superres_espcn_x2"],
+    ["train", "--arch", "vdsr", "--depth", "8", "--width", "32", "--patch", "32", "--iterations", "10000",
+     "--name", "superres_vdsr_x2"],
 )
 
 
