@@ -124,6 +124,8 @@ def export(net, path, meta, channels=1):
                       input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {2: "H", 3: "W"}, "output": {2: "H_out", 3: "W_out"}})
     model = onnx.load(path)
+    # The exporter leaves the output's batch axis as a symbol; the model runs batch 1.
+    (model.graph.output[0].type.tensor_type.shape.dim[0]).dim_value = 1
     del model.metadata_props[:]
     for key, value in meta.items():
         entry = model.metadata_props.add()
