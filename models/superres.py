@@ -7,7 +7,7 @@ references of the Rust tests. From the repository root:
     python3 -m models.superres export models/checkpoints/superres_espcn_x2.pt [--rgb]
     python3 -m models.superres evaluate models/superres_*.onnx   # PSNR/SSIM (Y), held-out set
     python3 -m models.superres bench models/superres_*.onnx      # ms per 640x360 frame
-    python3 -m models.superres picture models/superres_espcn_x2.onnx
+    python3 -m models.superres picture models/superres_espcn_x2.onnx models/superres_vdsr_x2.onnx
     python3 -m models.superres references models/superres_*.onnx
 
 Luma models take the LOW-RES Y' (full-range BT.601, 0..1) [1,1,H,W] and return [1,1,2H,2W];
@@ -259,18 +259,23 @@ def colour_sr(sess, rgb8):
     return bicubic, ours, hr_rgb.astype(np.float32) / 255.0
 
 
-def picture(path, out, crop=96, zoom=2):
-    """Rows of (bicubic | model | original) held-out crops, each enlarged `zoom` times by
+def picture(paths, out, crop=96, zoom=2):
+    """Rows of (bicubic | each model | original) held-out crops, each enlarged `zoom` times by
     nearest neighbour."""
     from . import data
 
-    sess = session(path)
+    sessions = [session(p) for p in paths]
     rows = []
     for name, top, left in PICTURE_CROPS:
-        panels = colour_sr(sess, sr_data.still(name))
+        rgb8 = sr_data.still(name)
+        results = [colour_sr(s, rgb8) for s in sessions]
+        panels = [results[0][0]] + [r[1] for r in results] + [results[0][2]]
         panels = [p[top:top + crop, left:left + crop].repeat(zoom, 0).repeat(zoom, 1) for p in panels]
         gap = np.ones((crop * zoom, 4, 3), np.float32)
-        rows.append(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1))
+        row = [panels[0]]
+        for p in panels[1:]:
+            row += [gap, p]
+        rows.append(np.concatenate(row, axis=1))
         rows.append(np.ones((4, rows[-1].shape[1], 3), np.float32))
     data.save_png(out, np.concatenate(rows[:-1], axis=0))
     return out
@@ -360,7 +365,7 @@ def parser():
     e.add_argument("--rgb", action="store_true", help="the RGB variant (the luma net per channel)")
 
     for cmd, what in (("evaluate", "PSNR/SSIM on the held-out set"), ("bench", "ms per 640x360 frame"),
-                      ("picture", "models/pictures/superres_x2.png from the first model"),
+                      ("picture", "models/pictures/superres_x2.png: bicubic, each model, original"),
                       ("references", "the Rust tests' references in models/reference/")):
         c = sub.add_parser(cmd, help=what)
         c.add_argument("models", nargs="+")
@@ -382,7 +387,7 @@ def main(argv=None):
                    for n in ("superres_espcn_x2", "superres_vdsr_x2", "superres_espcn_rgb_x2")]
         results.append(main([f"--out={args.out}", "evaluate"] + shipped))
         results.append(main([f"--out={args.out}", "bench"] + shipped))
-        main([f"--out={args.out}", "picture", shipped[0]])
+        main([f"--out={args.out}", "picture"] + shipped[:2])
         main([f"--out={args.out}", "references"] + shipped)
         return results
     if args.command == "train":
@@ -409,7 +414,7 @@ def main(argv=None):
                   "ms_640x360_2_threads": {os.path.basename(m): bench(m) for m in args.models},
                   "figures": [model_figures(m) for m in args.models]}
     elif args.command == "picture":
-        result = picture(args.models[0], os.path.join(args.out, "pictures", "superres_x2.png"))
+        result = picture(args.models, os.path.join(args.out, "pictures", "superres_x2.png"))
     else:
         result = references(args.models, os.path.join(args.out, "reference"))
     print(json.dumps(result, indent=1))
