@@ -3,7 +3,7 @@ references of the Rust tests. From the repository root:
 
     python3 -m models.superres all                       # retrains and exports the shipped models
     python3 -m models.superres train --arch espcn --widths 32 16 --name superres_espcn_x2
-    python3 -m models.superres train --arch vdsr --depth 8 --width 32 --name superres_vdsr_x2
+    python3 -m models.superres train --arch vdsr --depth 8 --width 32 --patch 32 --name superres_vdsr_x2
     python3 -m models.superres export models/checkpoints/superres_espcn_x2.pt [--rgb]
     python3 -m models.superres evaluate models/superres_*.onnx   # PSNR/SSIM (Y), held-out set
     python3 -m models.superres bench models/superres_*.onnx      # ms per 640x360 frame
@@ -370,7 +370,8 @@ def parser():
                       ("references", "the Rust tests' references in models/reference/")):
         c = sub.add_parser(cmd, help=what)
         c.add_argument("models", nargs="+")
-    sub.add_parser("all", help="train, export, evaluate the shipped models; picture, references")
+    a = sub.add_parser("all", help="train, export, evaluate the shipped models; picture, references")
+    a.add_argument("--quick", action="store_true", help="20 iterations each (a smoke test)")
     return p
 
 
@@ -381,7 +382,7 @@ def main(argv=None):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parser().parse_args(argv)
     if args.command == "all":
-        results = [main([f"--out={args.out}"] + cmd) for cmd in SHIPPED]
+        results = [main([f"--out={args.out}"] + cmd + (["--quick"] if args.quick else [])) for cmd in SHIPPED]
         ckpt = os.path.join(args.out, "checkpoints", "superres_espcn_x2.pt")
         main([f"--out={args.out}", "export", "--rgb", ckpt])
         shipped = [os.path.join(args.out, f"{n}.onnx")
