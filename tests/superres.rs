@@ -268,3 +268,64 @@ fn models_that_do_not_enlarge_by_a_whole_factor_are_refused_at_start() {
     let message = start("declared_segmentation.onnx");
     assert!(message.contains("onnxsegmentation runs it"), "{message}");
 }
+
+fn read_f32(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// The shipped models (models/superres_*.onnx) through the element on their reference input
+/// (a 64x48 crop of a held-out photo), against ONNX Runtime's Python output
+/// (models/reference/, written by `python3 -m models.superres references`).
+#[test]
+fn the_shipped_models_match_their_python_references() {
+    init();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let reference = root.join("reference");
+    let (w, h) = (64, 48);
+    let input = std::fs::read(reference.join("superres_input_64x48.rgb")).unwrap();
+    for (name, luma) in [
+        ("superres_espcn_x2", true),
+        ("superres_vdsr_x2", true),
+        ("superres_espcn_rgb_x2", false),
+    ] {
+        let expected = read_f32(&reference.join(format!("{name}.output.f32")));
+        let launch = format!(
+            "onnxsuperresolution model-file={}",
+            root.join(format!("{name}.onnx")).display()
+        );
+        let out = run_one(
+            &launch,
+            VideoFormat::Rgb,
+            w,
+            h,
+            pack(&input, w, h, VideoFormat::Rgb, w * 3),
+        );
+        let info = gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgb, 2 * w, 2 * h)).unwrap();
+        let (rgb, _) = unpack(&out, &info);
+        if luma {
+            // Y' of the output frame against the model's Y' (pixels where no channel is
+            // clamped; there the element's luma is exact to rounding).
+            let mut worst = 0f32;
+            for (px, y) in rgb.chunks_exact(3).zip(&expected) {
+                if px.iter().any(|&c| c == 0 || c == 255) {
+                    continue;
+                }
+                let [r, g, b] = [px[0], px[1], px[2]].map(f32::from);
+                worst = worst.max((0.299 * r + 0.587 * g + 0.114 * b - y * 255.0).abs());
+            }
+            assert!(worst <= 1.0, "{name}: luma off by {worst}");
+        } else {
+            let plane = 4 * w * h;
+            let want: Vec<u8> = (0..plane)
+                .flat_map(|i| (0..3).map(move |c| i + c * plane))
+                .map(|i| (expected[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+                .collect();
+            let diff = max_diff(&rgb, &want);
+            assert!(diff <= 1, "{name}: max difference {diff} levels");
+        }
+    }
+}
