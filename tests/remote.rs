@@ -211,6 +211,21 @@ fn remote_frames_equal_local_frames_and_streams_are_batched() {
         .unwrap_or_else(|e| panic!("{element} remote by name: {e}"));
         assert_eq!(named, local, "{element}: by model-name");
     }
+    // The element's own settings around the model work as locally: a smaller inference size,
+    // and inference on the element's own thread.
+    for props in [
+        "inference-scale=0.5",
+        "non-blocking=true wait-first-result=true",
+    ] {
+        let file = model("style_mosaic_rt.onnx");
+        let local =
+            frame_through(&format!("onnxstyletransfer model-file={file} {props}")).expect("local");
+        let remote = frame_through(&format!(
+            "onnxstyletransfer inference-server={url} model-name=style_mosaic_rt {props}"
+        ))
+        .unwrap_or_else(|e| panic!("{props}: {e}"));
+        assert_eq!(remote, local, "{props}: remote and local frames differ");
+    }
 
     // Four streams in one process, each through its own element, to one server model.
     init();
