@@ -368,3 +368,21 @@ fn a_server_restarted_within_the_timeout_is_reconnected_to() {
         panic!("the stream goes on after the restart: {}", e.error());
     }
 }
+
+#[test]
+fn a_slow_server_ends_in_a_timeout_error_not_a_hang() {
+    // Every batch takes 1.5 s on the server; the element waits 0.5 s for an answer.
+    let server = Server::start(&["pencil_sketch.onnx"], &["--delay-ms", "1500"]);
+    let started = Instant::now();
+    let e = frame_through(&format!(
+        "onnxstyletransfer inference-server={} model-name=pencil_sketch request-timeout=500",
+        server.url()
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("model 'pencil_sketch': no answer within the request timeout")
+            && e.contains("raise request-timeout"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+}

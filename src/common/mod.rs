@@ -19,7 +19,8 @@ use crate::inference::{Error, ErrorKind, PixelLayout};
 /// The GStreamer error for a core error, in the domain its kind maps to: a missing model file
 /// is `ResourceError::NotFound`, an unreadable one `OpenRead`, a runtime or provider that cannot
 /// start `LibraryError::Init`, a setting or model that cannot be used `LibraryError::Settings`,
-/// a failed frame `StreamError::Failed`.
+/// a failed frame `StreamError::Failed`, an inference server that cannot be reached or does not
+/// answer `ResourceError::Read`.
 pub fn error_message(e: &Error) -> gst::ErrorMessage {
     match e.kind() {
         ErrorKind::NotFound => gst::error_msg!(gst::ResourceError::NotFound, ("{e}")),
@@ -28,6 +29,7 @@ pub fn error_message(e: &Error) -> gst::ErrorMessage {
         ErrorKind::Settings => gst::error_msg!(gst::LibraryError::Settings, ("{e}")),
         ErrorKind::Inference => gst::error_msg!(gst::StreamError::Failed, ("{e}")),
         ErrorKind::Thread => gst::error_msg!(gst::CoreError::Thread, ("{e}")),
+        ErrorKind::Server => gst::error_msg!(gst::ResourceError::Read, ("{e}")),
     }
 }
 

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Inference,
     /// A thread could not be started.
     Thread,
+    /// The inference server cannot be reached, went away, or did not answer in time.
+    Server,
 }
 
 /// An error with its kind; the message names the problem and, where there is one, the remedy.
@@ -71,6 +73,11 @@ impl Error {
     /// An [`ErrorKind::Thread`] error.
     pub fn thread(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Thread, message)
+    }
+
+    /// An [`ErrorKind::Server`] error.
+    pub fn server(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Server, message)
     }
 
     /// What kind of failure this is.

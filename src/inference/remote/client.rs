@@ -84,7 +84,7 @@ impl RemoteModel {
         let endpoint = endpoint(&settings.server, settings.timeout)?;
         let server = &settings.server;
         let channel = runtime.block_on(endpoint.connect()).map_err(|e| {
-            Error::runtime(format!(
+            Error::server(format!(
                 "cannot reach the inference server at {server}: {}; is it running, and is \
                  inference-server right?",
                 source_chain(&e)
@@ -199,7 +199,7 @@ impl RemoteModel {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(status) if retryable(&status) => {
-                    return Err(Error::inference(format!(
+                    return Err(Error::server(format!(
                         "the inference server at {}, model '{}', has been unavailable for {} ms \
                          (request-timeout); last: {:?}: {}",
                         self.settings.server,
@@ -338,11 +338,11 @@ fn status_error(server: &str, model: &str, status: &tonic::Status) -> Error {
         tonic::Code::InvalidArgument => {
             Error::inference(format!("{what} refused the request: {message}"))
         }
-        tonic::Code::DeadlineExceeded => Error::inference(format!(
+        tonic::Code::DeadlineExceeded => Error::server(format!(
             "{what}: no answer within the request timeout ({message})"
         ))
         .remedy("raise request-timeout, or give the server more capacity".to_owned()),
-        tonic::Code::Unavailable => Error::inference(format!(
+        tonic::Code::Unavailable => Error::server(format!(
             "{what} is unavailable ({message}), and did not come back within the request \
              timeout"
         ))
