@@ -323,25 +323,35 @@ fn describe(
 /// (unavailable; cancelled while it shuts down), or restarted and is still loading the model
 /// (not found).
 fn retryable(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::NotFound
-    )
+    !timed_out(status)
+        && matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::NotFound
+        )
+}
+
+/// Whether the request ran out of time: the server's deadline, or tonic's own timeout on the
+/// client side (which it reports as cancelled, "Timeout expired").
+fn timed_out(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::DeadlineExceeded
+        || (status.code() == tonic::Code::Cancelled && status.message().contains("Timeout expired"))
 }
 
 /// A failed call, as an error that names the server, the model and the cause.
 fn status_error(server: &str, model: &str, status: &tonic::Status) -> Error {
     let what = format!("the inference server at {server}, model '{model}'");
     let message = status.message();
+    if timed_out(status) {
+        return Error::server(format!(
+            "{what}: no answer within the request timeout ({message})"
+        ))
+        .remedy("raise request-timeout, or give the server more capacity");
+    }
     match status.code() {
         tonic::Code::NotFound => Error::settings(format!("{what}: no such model ({message})")),
         tonic::Code::InvalidArgument => {
             Error::inference(format!("{what} refused the request: {message}"))
         }
-        tonic::Code::DeadlineExceeded => Error::server(format!(
-            "{what}: no answer within the request timeout ({message})"
-        ))
-        .remedy("raise request-timeout, or give the server more capacity".to_owned()),
         tonic::Code::Unavailable => Error::server(format!(
             "{what} is unavailable ({message}), and did not come back within the request \
              timeout"
