@@ -20,7 +20,7 @@ use gst_base::subclass::prelude::*;
 use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
-use crate::common::{analysis, refuse_while_running, sync_controlled};
+use crate::common::{analysis, refuse_while_running};
 use crate::inference::anomaly::{
     ErrorMap, HeatmapStyle, Planes, draw_heatmap, reconstruction_size, write_error_gray8,
 };
@@ -389,25 +389,8 @@ impl BaseTransformImpl for Anomaly {
         Ok(())
     }
 
-    fn sink_event(&self, event: gst::Event) -> bool {
-        self.core.sink_event(self, &event);
-        self.parent_sink_event(event)
-    }
-
     live::scheduled_transform_vfuncs!();
-
-    fn propose_allocation(
-        &self,
-        decide_query: Option<&gst::query::Allocation>,
-        query: &mut gst::query::Allocation,
-    ) -> Result<(), gst::LoggableError> {
-        analysis::propose_video_meta(decide_query, query);
-        self.parent_propose_allocation(decide_query, query)
-    }
-
-    fn before_transform(&self, inbuf: &gst::BufferRef) {
-        sync_controlled(self.obj().upcast_ref(), inbuf);
-    }
+    analysis::analysis_transform_vfuncs!();
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.core.stop();
@@ -439,33 +422,6 @@ impl BaseTransformImpl for Anomaly {
             analysis::OutputFormats::Same
         };
         Some(analysis::transform_caps(direction, caps, filter, output))
-    }
-
-    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let caps = analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let settings = self.frame_settings().1;
-        let can_pipeline = !settings.non_blocking && settings.interval == 1;
-        self.core
-            .set_caps(self.obj().upcast_ref(), *CAT, caps, can_pipeline)
-    }
-
-    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let answered = BaseTransformImplExt::parent_query(self, direction, query);
-        if answered {
-            self.core.answer_query(direction, query);
-        }
-        answered
-    }
-
-    fn transform_size(
-        &self,
-        _direction: gst::PadDirection,
-        _caps: &gst::Caps,
-        _size: usize,
-        othercaps: &gst::Caps,
-    ) -> Option<usize> {
-        analysis::output_size(othercaps)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {

@@ -188,6 +188,66 @@ pub fn attach_structure(
     Ok(())
 }
 
+/// The BaseTransform vfuncs the analysis elements (onnxsegmentation, onnxanomaly, onnxmap)
+/// share: RGB in, the same or another format out ([`negotiate`]), with an `ElementCore` as the
+/// field `core`, a `CAT` debug category and a `frame_settings()` whose second part is the
+/// frame's [`FrameSettings`](super::element::FrameSettings). Expands inside the element's
+/// `impl BaseTransformImpl`.
+macro_rules! analysis_transform_vfuncs {
+    () => {
+        fn sink_event(&self, event: gst::Event) -> bool {
+            self.core.sink_event(self, &event);
+            self.parent_sink_event(event)
+        }
+
+        fn propose_allocation(
+            &self,
+            decide_query: Option<&gst::query::Allocation>,
+            query: &mut gst::query::Allocation,
+        ) -> Result<(), gst::LoggableError> {
+            $crate::common::analysis::propose_video_meta(decide_query, query);
+            self.parent_propose_allocation(decide_query, query)
+        }
+
+        fn before_transform(&self, inbuf: &gst::BufferRef) {
+            $crate::common::sync_controlled(self.obj().upcast_ref(), inbuf);
+        }
+
+        fn set_caps(
+            &self,
+            incaps: &gst::Caps,
+            outcaps: &gst::Caps,
+        ) -> Result<(), gst::LoggableError> {
+            let caps =
+                $crate::common::analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
+                    .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+            let settings = self.frame_settings().1;
+            let can_pipeline = !settings.non_blocking && settings.interval == 1;
+            self.core
+                .set_caps(self.obj().upcast_ref(), *CAT, caps, can_pipeline)
+        }
+
+        fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+            let answered = BaseTransformImplExt::parent_query(self, direction, query);
+            if answered {
+                self.core.answer_query(direction, query);
+            }
+            answered
+        }
+
+        fn transform_size(
+            &self,
+            _direction: gst::PadDirection,
+            _caps: &gst::Caps,
+            _size: usize,
+            othercaps: &gst::Caps,
+        ) -> Option<usize> {
+            $crate::common::analysis::output_size(othercaps)
+        }
+    };
+}
+pub(crate) use analysis_transform_vfuncs;
+
 /// Whether frame number `frame` (counted from 0) runs inference with `interval` N: every N-th.
 pub fn inference_due(frame: u64, interval: u32) -> bool {
     frame.is_multiple_of(u64::from(interval.max(1)))

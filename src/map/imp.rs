@@ -21,7 +21,7 @@ use gst_base::subclass::prelude::*;
 use crate::common::element::{ElementCore, FrameSettings, Started, stream_error};
 use crate::common::live::{self, FrameCost, Scheduled};
 use crate::common::model_settings::ModelSettings;
-use crate::common::{analysis, error_message, refuse_while_running, sync_controlled};
+use crate::common::{analysis, error_message, refuse_while_running};
 use crate::inference::error::shown;
 use crate::inference::map::{
     self, FrameMap, MapContract, MapTask, Near, Normalisation, Percentiles, draw_map, write_gray16,
@@ -486,25 +486,8 @@ impl BaseTransformImpl for Map {
         Ok(())
     }
 
-    fn sink_event(&self, event: gst::Event) -> bool {
-        self.core.sink_event(self, &event);
-        self.parent_sink_event(event)
-    }
-
     live::scheduled_transform_vfuncs!();
-
-    fn propose_allocation(
-        &self,
-        decide_query: Option<&gst::query::Allocation>,
-        query: &mut gst::query::Allocation,
-    ) -> Result<(), gst::LoggableError> {
-        analysis::propose_video_meta(decide_query, query);
-        self.parent_propose_allocation(decide_query, query)
-    }
-
-    fn before_transform(&self, inbuf: &gst::BufferRef) {
-        sync_controlled(self.obj().upcast_ref(), inbuf);
-    }
+    analysis::analysis_transform_vfuncs!();
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.core.stop();
@@ -533,33 +516,6 @@ impl BaseTransformImpl for Map {
             analysis::OutputFormats::Same
         };
         Some(analysis::transform_caps(direction, caps, filter, output))
-    }
-
-    fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let caps = analysis::negotiate(self.obj().upcast_ref(), incaps, outcaps)
-            .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        let settings = self.frame_settings().1;
-        let can_pipeline = !settings.non_blocking && settings.interval == 1;
-        self.core
-            .set_caps(self.obj().upcast_ref(), *CAT, caps, can_pipeline)
-    }
-
-    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let answered = BaseTransformImplExt::parent_query(self, direction, query);
-        if answered {
-            self.core.answer_query(direction, query);
-        }
-        answered
-    }
-
-    fn transform_size(
-        &self,
-        _direction: gst::PadDirection,
-        _caps: &gst::Caps,
-        _size: usize,
-        othercaps: &gst::Caps,
-    ) -> Option<usize> {
-        analysis::output_size(othercaps)
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {

@@ -166,7 +166,8 @@ impl RemoteModel {
     /// once.
     pub fn run(&mut self) -> Result<(), Error> {
         let (width, height) = self.input_size;
-        let request = ModelInferRequest {
+        // Built for each attempt: the message owns a copy of the tensor, and tonic consumes it.
+        let request = || ModelInferRequest {
             model_name: self.settings.model.clone(),
             model_version: self.settings.version.clone(),
             id: String::new(),
@@ -190,7 +191,7 @@ impl RemoteModel {
         };
         let started = Instant::now();
         let response = loop {
-            let mut call = tonic::Request::new(request.clone());
+            let mut call = tonic::Request::new(request());
             call.set_timeout(self.settings.timeout);
             match self.runtime.block_on(self.client.model_infer(call)) {
                 Ok(response) => break response.into_inner(),
