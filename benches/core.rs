@@ -365,7 +365,7 @@ fn benches(c: &mut Criterion) {
                         stride: 2 * w * 4,
                         layout: PixelLayout::RGBA,
                     };
-                    draw.draw(&result, &image, &mut out).unwrap()
+                    draw.draw(&result, &image, &mut out, true).unwrap()
                 })
             });
         }

@@ -194,14 +194,16 @@ impl SuperResOutput {
         }
     }
 
-    /// Writes the output frame `out` from `image` (the model's result for `input`).
+    /// Writes the output frame `out` from `image` (the model's result for `input`); `alpha`:
+    /// the format has alpha, to be enlarged with the frame (RGBx's padding byte needs nothing).
     pub fn draw(
         &mut self,
         image: &DecodedImage,
         input: &ImageRef,
         out: &mut ImageMut,
+        alpha: bool,
     ) -> Result<(), Error> {
-        let needs_base = image.channels == 1 || out.layout.bytes_per_pixel == 4;
+        let needs_base = image.channels == 1 || alpha;
         if needs_base {
             self.enlarge(input, out)?;
             copy_rows(&self.base, out);

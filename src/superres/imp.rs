@@ -449,11 +449,12 @@ impl VideoFilterImpl for SuperResolution {
         let (in_info, out_info) = state.caps()?;
         let input = image_ref(inframe, &in_info)?;
         self.core.infer(element, state, settings, &input)?;
+        let alpha = out_info.format_info().has_alpha();
         let mut output = image_mut(outframe, &out_info)?;
         let State { runner, own, .. } = &mut *state;
         let drawn = runner
             .with_latest(|latest| match latest {
-                Some(latest) => own.draw(latest.output, &input, &mut output),
+                Some(latest) => own.draw(latest.output, &input, &mut output, alpha),
                 None => Err(Error::inference("no result for the frame")),
             })
             .and_then(|drawn| drawn);
