@@ -1,6 +1,23 @@
 fn main() {
     gst_plugin_version_helper::info();
+    origin();
     compile_kserve_protocol();
+}
+
+/// The plugin's origin, which `gst-inspect-1.0` shows as its "Origin URL": the README where
+/// an installation under `GST_AUTOENCODER_PREFIX` puts it (default `/usr`, the Debian
+/// package's). The project has no public web page to name instead.
+fn origin() {
+    println!("cargo:rerun-if-env-changed=GST_AUTOENCODER_PREFIX");
+    let prefix = std::env::var("GST_AUTOENCODER_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr".into());
+    let package = std::env::var("CARGO_PKG_NAME").expect("cargo sets CARGO_PKG_NAME");
+    println!(
+        "cargo:rustc-env=GST_AUTOENCODER_ORIGIN=file://{}/share/doc/{package}/README.md",
+        prefix.trim_end_matches('/')
+    );
 }
 
 /// The KServe v2 gRPC protocol with Triton's extensions (`triton/proto/`), compiled to Rust

@@ -14,7 +14,7 @@ ORT_GPU_VERSION=1.31.1      # GPU wheel (CUDA 13); also runs on CPU
 LIBDIR=${ORT_LIBDIR:-/usr/local/lib}
 GPU_DIR=/opt/gstautoencoder/cuda
 APT_PACKAGES=(
-    pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+    pkg-config dpkg-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     python3 python3-pip python3-venv
 )

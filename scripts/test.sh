@@ -25,4 +25,7 @@ example_out=$(mktemp -d)
 cargo run --locked --quiet --example stylize -- models/pencil_sketch.onnx "$example_out" 2
 ls "$example_out"/stylize-000.png "$example_out"/stylize-001.png >/dev/null
 rm -rf "$example_out"
+# Packaging: the Debian package is built (release), installed, used with a bare model name and
+# purged, leaving nothing (scripts/package-deb.sh --check; needs root or sudo).
+scripts/package-deb.sh --check
 echo "test.sh: all checks passed"

@@ -100,7 +100,8 @@ mod plugin {
         "MIT/X11",
         env!("CARGO_PKG_NAME"),
         env!("CARGO_PKG_NAME"),
-        env!("CARGO_PKG_REPOSITORY"),
+        // The installed README (build.rs): the project has no public URL.
+        env!("GST_AUTOENCODER_ORIGIN"),
         env!("BUILD_REL_DATE")
     );
 }

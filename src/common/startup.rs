@@ -83,7 +83,12 @@ pub fn start_session(
             cat,
             obj = element,
             "running '{}' on {provider}",
-            path.display()
+            session
+                .report()
+                .model_file
+                .as_deref()
+                .unwrap_or(&path)
+                .display()
         );
     } else {
         gst::warning!(
@@ -239,9 +244,10 @@ pub fn post_start_report(
         .field("size-multiple-source", probe.source.to_string())
         .field(
             "model-file",
-            settings
+            report
                 .model_file
                 .as_deref()
+                .or(settings.model_file.as_deref())
                 .unwrap_or(std::path::Path::new(""))
                 .display()
                 .to_string(),

@@ -14,6 +14,7 @@ pub mod gpu_options;
 pub mod image_output;
 pub mod map;
 pub mod model;
+pub mod model_search;
 pub mod probe;
 pub mod providers;
 pub mod remote;

@@ -19,6 +19,11 @@ pub const DYLIB_ENV_VAR: &str = "ORT_DYLIB_PATH";
 /// Sonames tried on the system library search path, most specific first.
 const SYSTEM_SONAMES: [&str; 2] = ["libonnxruntime.so.1", "libonnxruntime.so"];
 
+/// The plugin's private library folder, beside its plugin folder: a distribution package
+/// installs the plugin in `<libdir>/gstreamer-1.0` and the ONNX Runtime it ships in
+/// `<libdir>/gstautoencoder`, out of the system library path and of GStreamer's plugin folder.
+pub const PRIVATE_LIBRARY_DIR: &str = "gstautoencoder";
+
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 static LOADED_FROM: OnceLock<String> = OnceLock::new();
 /// Whether the CPU sessions share one memory arena (see [`share_cpu_arena`]), else why not.
@@ -134,7 +139,8 @@ struct Attempt {
 }
 
 /// Loads the library from the first place that works, in the documented order:
-/// `ORT_DYLIB_PATH`; a `libonnxruntime*.so*` next to the plugin's own file; the system
+/// `ORT_DYLIB_PATH`; a `libonnxruntime*.so*` next to the plugin's own file, then in the
+/// private library folder beside the plugin's folder ([`PRIVATE_LIBRARY_DIR`]); the system
 /// library search path.
 fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Error> {
     let mut attempts = Vec::new();
@@ -194,20 +200,22 @@ fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Erro
 
     match plugin_directory() {
         Some(dir) => {
-            let candidates = libraries_in(&dir);
-            if candidates.is_empty() {
-                attempts.push(Attempt {
-                    place: format!("{}/libonnxruntime*.so*", dir.display()),
-                    outcome: "none there".into(),
-                });
-            }
-            for candidate in candidates {
-                match ort::init_from(&candidate) {
-                    Ok(builder) => return Ok((builder, candidate.display().to_string())),
-                    Err(e) => attempts.push(Attempt {
-                        place: candidate.display().to_string(),
-                        outcome: e.to_string(),
-                    }),
+            for dir in plugin_library_folders(&dir) {
+                let candidates = libraries_in(&dir);
+                if candidates.is_empty() {
+                    attempts.push(Attempt {
+                        place: format!("{}/libonnxruntime*.so*", dir.display()),
+                        outcome: "none there".into(),
+                    });
+                }
+                for candidate in candidates {
+                    match ort::init_from(&candidate) {
+                        Ok(builder) => return Ok((builder, candidate.display().to_string())),
+                        Err(e) => attempts.push(Attempt {
+                            place: candidate.display().to_string(),
+                            outcome: e.to_string(),
+                        }),
+                    }
                 }
             }
         }
@@ -239,6 +247,16 @@ fn load_library() -> Result<(ort::environment::EnvironmentBuilder, String), Erro
     )))
 }
 
+/// The folders searched for the library because of where the plugin is: its own folder, then
+/// the private library folder beside it (`<libdir>/gstreamer-1.0` -> `<libdir>/gstautoencoder`).
+fn plugin_library_folders(plugin_dir: &Path) -> Vec<PathBuf> {
+    let mut folders = vec![plugin_dir.to_path_buf()];
+    if let Some(parent) = plugin_dir.parent() {
+        folders.push(parent.join(PRIVATE_LIBRARY_DIR));
+    }
+    folders
+}
+
 /// The `libonnxruntime*.so*` files in `dir`, newest-looking name first; provider libraries
 /// (`libonnxruntime_providers_*`) are not the runtime and are skipped.
 fn libraries_in(dir: &Path) -> Vec<PathBuf> {
@@ -260,7 +278,7 @@ fn libraries_in(dir: &Path) -> Vec<PathBuf> {
 
 /// The folder of the shared object this code was loaded from (the plugin's .so, or the
 /// executable when the plugin is linked in statically).
-fn plugin_directory() -> Option<PathBuf> {
+pub(crate) fn plugin_directory() -> Option<PathBuf> {
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     let address = plugin_directory as *const libc::c_void;
     // SAFETY: dladdr only reads the loader's tables; `info` is written on success.
@@ -304,6 +322,19 @@ mod tests {
             .collect();
         assert_eq!(found, ["libonnxruntime.so.1.32.0", "libonnxruntime.so"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_private_library_folder_is_beside_the_plugin_folder() {
+        assert_eq!(
+            plugin_library_folders(Path::new("/usr/lib/x86_64-linux-gnu/gstreamer-1.0")),
+            [
+                "/usr/lib/x86_64-linux-gnu/gstreamer-1.0",
+                "/usr/lib/x86_64-linux-gnu/gstautoencoder"
+            ]
+            .map(PathBuf::from)
+        );
+        assert_eq!(plugin_library_folders(Path::new("/")), [PathBuf::from("/")]);
     }
 
     #[test]

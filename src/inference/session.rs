@@ -94,6 +94,9 @@ pub struct StartReport {
     pub load_time: std::time::Duration,
     /// Where the bound input and output tensors live.
     pub host_memory: HostMemory,
+    /// The model file loaded: the path given, or the file a bare model name was found as
+    /// (None for a model on an inference server).
+    pub model_file: Option<PathBuf>,
 }
 
 /// The host memory of the bound tensors.
@@ -161,7 +164,11 @@ impl InferenceSession {
     /// Loads `path` on the provider `config` asks for. An explicitly requested provider that
     /// cannot run is an error; `Auto` tries TensorRT, CUDA, CPU in turn and records what it
     /// skipped (see [`InferenceSession::skipped`]).
+    ///
+    /// A bare model name (`segmentation_unet`, no `/`, not a file here) is looked up in the
+    /// model folders (see [`super::model_search`]).
     pub fn load(path: &Path, config: &SessionConfig) -> Result<Self, Error> {
+        let path = &*super::model_search::resolve(path)?;
         check_model_file(path)?;
         let env = runtime::environment()?;
         let mut skipped = Vec::new();
@@ -194,6 +201,7 @@ impl InferenceSession {
                         },
                     };
                     report.load_time = start.elapsed();
+                    report.model_file = Some(path.to_path_buf());
                     return Ok(Self {
                         backend: Backend::Local(Local {
                             bound: None,
