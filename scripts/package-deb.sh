@@ -6,7 +6,8 @@
 # Dependencies come from dpkg-shlibdeps (GStreamer, GLib, libc, libstdc++ for ONNX Runtime).
 #
 #   scripts/package-deb.sh [--out DIR]           builds DIR/gst-plugin-autoencoder_<version>_<arch>.deb
-#                                                (DIR: target/debian)
+#                                                (DIR: target/debian, under
+#                                                $CARGO_TARGET_DIR if set)
 #   scripts/package-deb.sh --check [--out DIR]   builds it, then installs it with dpkg, checks
 #                                                that GStreamer finds the elements in the system
 #                                                folder with no environment variable and that a
@@ -19,13 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 package=gst-plugin-autoencoder
-out=target/debian check=0 build_args=()
+out="${CARGO_TARGET_DIR:-target}/debian" check=0 build_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="${2%/}"; shift 2 ;;
         --check) check=1; shift ;;
         --no-build) build_args+=(--no-build); shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "package-deb.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -51,6 +52,9 @@ stage="$work/stage"
 # 1. The files, where the package puts them.
 DESTDIR="$stage" scripts/install.sh --prefix /usr --libdir "$libdir" "${build_args[@]}" |
     sed 's/^/package-deb: /'
+# Stripped as Debian's dh_strip does (the symbols are about 8 of the plugin's 9 MB).
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+    "$stage$plugin_dir/libgstautoencoder.so"
 runtime=$(ls "$stage$runtime_dir"/libonnxruntime.so.* 2>/dev/null | head -1)
 [ -n "$runtime" ] || fail "no ONNX Runtime library was staged: run scripts/setup.sh first"
 ort_version=${runtime##*/libonnxruntime.so.}
@@ -103,11 +107,12 @@ Recommends: gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-t
 Section: video
 Priority: optional
 Description: GStreamer elements running ONNX autoencoders (ONNX Runtime $ort_version included)
- onnxstyletransfer, onnxsegmentation, onnxanomaly, onnxmap and onnxsuperresolution run ONNX
- models on every video frame through ONNX Runtime, which this package ships in
- $runtime_dir (Debian has no onnxruntime package). The models of the project are in
- /usr/share/gstautoencoder/models: name one by its bare name, e.g.
- onnxsegmentation model-file=segmentation_unet.
+ onnxstyletransfer, onnxsegmentation, onnxanomaly, onnxmap and onnxsuperresolution
+ run ONNX models on every video frame through ONNX Runtime. Debian has no
+ onnxruntime package: this one ships ONNX Runtime $ort_version in
+ $runtime_dir, where only the plugin loads it.
+ The project's models are in /usr/share/gstautoencoder/models: name one by its
+ bare name, e.g. onnxsegmentation model-file=segmentation_unet.
 EOF
 (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 mkdir -p "$out"
@@ -147,7 +152,8 @@ clean_env=(env -u GST_PLUGIN_PATH -u GST_PLUGIN_PATH_1_0 -u GST_PLUGIN_SYSTEM_PA
     XDG_DATA_HOME="$home/data" GST_REGISTRY="$home/registry.bin")
 inspect=$("${clean_env[@]}" gst-inspect-1.0 onnxstyletransfer) || fail "gst-inspect-1.0 onnxstyletransfer does not find the element"
 filename=$(awk '/^  Filename/{print $2}' <<<"$inspect")
-[ "$filename" = "$plugin_dir/libgstautoencoder.so" ] ||
+# GStreamer names its folder from where libgstreamer was loaded: /lib/... on a merged /usr.
+[ "$(readlink -f "$filename")" = "$(readlink -f "$plugin_dir/libgstautoencoder.so")" ] ||
     fail "gst-inspect-1.0 found the element in '$filename', not in $plugin_dir"
 origin=$(awk '/^  Origin URL/{print $3}' <<<"$inspect")
 [ "$origin" = "file:///usr/share/doc/$package/README.md" ] && [ -f "${origin#file://}" ] ||
@@ -166,7 +172,10 @@ grep -q "runtime-library=(string)$runtime_dir/libonnxruntime.so.$ort_version" <<
 say "onnxsegmentation model-file=segmentation_unet ran: the installed model, ONNX Runtime from $runtime_dir"
 
 "${SUDO[@]}" dpkg -r "$package" >/dev/null
-"${SUDO[@]}" dpkg -P "$package" >/dev/null
+# With no conffiles dpkg forgets the package at removal; purge whatever it still knows.
+if dpkg-query -W "$package" >/dev/null 2>&1; then
+    "${SUDO[@]}" dpkg -P "$package" >/dev/null
+fi
 purged=1
 for f in $files; do
     [ ! -e "$f" ] || fail "$f is left after dpkg -P"
@@ -174,5 +183,5 @@ done
 for d in "$runtime_dir" /usr/share/gstautoencoder "/usr/share/doc/$package"; do
     [ ! -e "$d" ] || fail "$d is left after dpkg -P"
 done
-! dpkg-query -W "$package" >/dev/null 2>&1 || fail "dpkg still knows $package after dpkg -P"
+! dpkg-query -W "$package" >/dev/null 2>&1 || fail "dpkg still knows $package after dpkg -r / -P"
 say "dpkg -r / -P removed every file ($(wc -w <<<"$files") files)"
