@@ -171,6 +171,24 @@ fn frame_through(element: &str) -> Result<Vec<u8>, String> {
     result
 }
 
+/// Waits up to `wait` for the element error that stops `pipeline`, stops it, and returns
+/// the error.
+fn stopping_error(pipeline: &gst::Pipeline, wait: u64, what: &str) -> gst::glib::Error {
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(wait),
+            &[gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("{what}"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    e.error()
+}
+
 fn model(file: &str) -> String {
     root().join("models").join(file).display().to_string()
 }
@@ -318,16 +336,7 @@ fn server_faults_end_in_named_errors() {
     std::thread::sleep(Duration::from_millis(1500));
     let killed = Instant::now();
     server.stop();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error])
-        .expect("an error after the server went away");
-    pipeline.set_state(gst::State::Null).unwrap();
-    let gst::MessageView::Error(e) = msg.view() else {
-        unreachable!()
-    };
-    let text = e.error().to_string();
+    let text = stopping_error(&pipeline, 30, "an error after the server went away").to_string();
     assert!(
         text.contains(&format!(
             "the inference server at {url}, model 'style_mosaic_rt'"
@@ -574,16 +583,8 @@ fn a_shape_the_server_refuses_ends_in_a_named_error() {
     std::thread::sleep(Duration::from_millis(1000));
     server.stop();
     let _fixed = Server::start_on(port, &["pencil_sketch.onnx"], &["--input-size", "32x32"]);
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Error])
-        .expect("an error for the refused frame");
-    pipeline.set_state(gst::State::Null).unwrap();
-    let gst::MessageView::Error(e) = msg.view() else {
-        unreachable!()
-    };
-    let text = e.error().to_string();
+    let error = stopping_error(&pipeline, 60, "an error for the refused frame");
+    let text = error.to_string();
     assert!(
         text.contains(&format!(
             "the inference server at {url}, model 'pencil_sketch' refused the request"
