@@ -593,11 +593,7 @@ fn a_shape_the_server_refuses_ends_in_a_named_error() {
             && text.contains("restart the pipeline"),
         "{text}"
     );
-    assert!(
-        e.error().matches(gst::StreamError::Failed),
-        "{:?}",
-        e.error()
-    );
+    assert!(error.matches(gst::StreamError::Failed), "{error:?}");
     // Started again, the element reads the new description and fits frames to 32x32.
     let frame = frame_through(&format!(
         "onnxstyletransfer inference-server={url} model-name=pencil_sketch"
