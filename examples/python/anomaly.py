@@ -12,7 +12,7 @@ score through anomaly_brick.onnx in Python is in docs/samples/results.json.
 import json
 import threading
 
-from common import Gst, init, is_finite_number, meta_fields, play_until, repo_path, stop
+from common import Gst, init, is_finite_number, meta_fields, play_until, probe, repo_path, stop
 
 META = "GstAutoencoderAnomalyMeta"
 
@@ -27,13 +27,13 @@ def main():
     anomaly = pipeline.get_by_name("anomaly")
     metas, crossings, lock = {}, [], threading.Lock()
 
+    @probe
     def read_meta(pad, info):
         buffer = info.get_buffer()
         values = meta_fields(buffer, META) if buffer is not None else None
         if values is not None:
             with lock:
                 metas[buffer.pts] = values
-        return Gst.PadProbeReturn.OK
 
     anomaly.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, read_meta)
 

@@ -64,15 +64,34 @@ def is_finite_number(value):
     return isinstance(value, float) and math.isfinite(value)
 
 
+_probe_failures = []
+
+
+def probe(function):
+    """Makes `function(pad, info, ...)` a pad probe that lets buffers pass. An exception in it
+    (a failed check, a field that cannot be read) is kept and raised by play_until on the main
+    thread, rather than printed by PyGObject on the streaming thread and lost."""
+    def wrapper(pad, info, *args):
+        try:
+            function(pad, info, *args)
+        except Exception as e:  # noqa: BLE001 (handed to the main thread)
+            _probe_failures.append(e)
+        return Gst.PadProbeReturn.OK
+    return wrapper
+
+
 def play_until(pipeline, done, timeout=20.0, on_element=None):
     """Reads the bus of a playing pipeline until `done()` is true. Element messages (the
     elements' own: autoencoder-provider, -segmentation, -anomaly) go to `on_element(name,
     fields, message)`; an error message raises PipelineError; warnings are printed; EOS
-    before `done()` is a failure (the examples' sources are live and endless)."""
+    before `done()` is a failure (the examples' sources are live and endless), and so is an
+    exception in a pad probe."""
     bus = pipeline.get_bus()
     deadline = time.monotonic() + timeout
     types = Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.EOS | Gst.MessageType.ELEMENT
     while not done():
+        if _probe_failures:
+            raise _probe_failures[0]
         left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError(f"not done within {timeout} s")
@@ -121,8 +140,9 @@ class Frames:
     def __init__(self, element):
         self.inputs, self.outputs = {}, {}
         self.lock = threading.Lock()
-        element.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self._keep, self.inputs)
-        element.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._keep, self.outputs)
+        keep = probe(self._keep)
+        element.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep, self.inputs)
+        element.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, keep, self.outputs)
 
     def _keep(self, pad, info, store):
         buffer = info.get_buffer()
@@ -132,7 +152,6 @@ class Frames:
                 store[buffer.pts] = data
                 if len(store) > self.KEEP:
                     del store[min(store)]
-        return Gst.PadProbeReturn.OK
 
     def pairs(self, after=-1):
         """(pts, input bytes, output bytes) of the frames out, in order, with PTS > after."""

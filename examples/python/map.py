@@ -12,7 +12,7 @@ map model, e.g. models/zoo/hed_edges.onnx after scripts/models.sh, as the argume
 import sys
 import threading
 
-from common import Gst, init, is_finite_number, meta_fields, play_until, repo_path, stop
+from common import Gst, init, is_finite_number, meta_fields, play_until, probe, repo_path, stop
 
 META = "GstAutoencoderMapMeta"
 
@@ -27,13 +27,13 @@ def main():
     element = pipeline.get_by_name("map")
     metas, lock = [], threading.Lock()
 
+    @probe
     def read_meta(pad, info):
         buffer = info.get_buffer()
         values = meta_fields(buffer, META) if buffer is not None else None
         if values is not None:
             with lock:
                 metas.append(values)
-        return Gst.PadProbeReturn.OK
 
     element.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, read_meta)
 

@@ -30,7 +30,7 @@ def main():
     pipeline.set_state(Gst.State.PLAYING)
     try:
         # Strength 1: the element changes the frames.
-        play_until(pipeline, lambda: len(frames.pairs()) >= 5, on_element=on_element)
+        play_until(pipeline, lambda: started and len(frames.pairs()) >= 5, on_element=on_element)
         stylised = frames.pairs()
         assert started["active"] in ("cpu", "cuda", "tensorrt"), started
         assert all(into is not None and into != out for _, into, out in stylised), \
