@@ -88,7 +88,8 @@ def play_until(pipeline, done, timeout=20.0, on_element=None):
     exception in a pad probe."""
     bus = pipeline.get_bus()
     deadline = time.monotonic() + timeout
-    types = Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.EOS | Gst.MessageType.ELEMENT
+    types = (Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.EOS
+             | Gst.MessageType.ELEMENT)
     while not done():
         if _probe_failures:
             raise _probe_failures[0]
