@@ -20,9 +20,9 @@ META = "GstAutoencoderAnomalyMeta"
 def main():
     init()
     pipeline = Gst.parse_launch(
-        f"filesrc location={repo_path('docs', 'samples', 'brick.png')} ! pngdec "
+        f"filesrc location=\"{repo_path('docs', 'samples', 'brick.png')}\" ! pngdec "
         "! imagefreeze is-live=true ! video/x-raw,framerate=30/1 ! videoconvert "
-        f"! onnxanomaly name=anomaly model-file={repo_path('models', 'anomaly_brick.onnx')} "
+        f"! onnxanomaly name=anomaly model-file=\"{repo_path('models', 'anomaly_brick.onnx')}\" "
         "threshold=2 ! videoconvert ! fakesink sync=true")
     anomaly = pipeline.get_by_name("anomaly")
     metas, crossings, lock = {}, [], threading.Lock()

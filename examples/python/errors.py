@@ -11,7 +11,7 @@ CASES = [
     ("onnxstyletransfer model-file=/nonexistent/style.onnx",
      (Gst.ResourceError, Gst.ResourceError.NOT_FOUND)),
     # A segmentation model given to the anomaly element: its metadata says kind segmentation.
-    (f"onnxanomaly model-file={repo_path('models', 'segmentation_unet.onnx')}",
+    (f"onnxanomaly model-file=\"{repo_path('models', 'segmentation_unet.onnx')}\"",
      (Gst.LibraryError, Gst.LibraryError.SETTINGS)),
 ]
 

@@ -22,7 +22,7 @@ def main():
     model = sys.argv[1] if len(sys.argv) > 1 else repo_path("tests", "fixtures", "map_gradient.onnx")
     pipeline = Gst.parse_launch(
         "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=160,height=120,framerate=30/1 "
-        f"! videoconvert ! onnxmap name=map model-file={model} normalization=fixed "
+        f"! videoconvert ! onnxmap name=map model-file=\"{model}\" normalization=fixed "
         "output=overlay opacity=0.6 ! videoconvert ! fakesink sync=true")
     element = pipeline.get_by_name("map")
     metas, lock = [], threading.Lock()

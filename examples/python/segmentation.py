@@ -21,9 +21,9 @@ META = "GstAutoencoderSegmentationMeta"
 def main():
     init()
     pipeline = Gst.parse_launch(
-        f"filesrc location={repo_path('docs', 'samples', 'scene.png')} ! pngdec "
+        f"filesrc location=\"{repo_path('docs', 'samples', 'scene.png')}\" ! pngdec "
         "! imagefreeze is-live=true ! video/x-raw,framerate=30/1 ! videoconvert "
-        f"! onnxsegmentation name=seg model-file={repo_path('models', 'segmentation_unet.onnx')} "
+        f"! onnxsegmentation name=seg model-file=\"{repo_path('models', 'segmentation_unet.onnx')}\" "
         "output=overlay alpha=0.5 post-messages=true ! videoconvert ! fakesink sync=true")
     seg = pipeline.get_by_name("seg")
     frames = Frames(seg)

@@ -15,7 +15,7 @@ def main():
     model = sys.argv[1] if len(sys.argv) > 1 else repo_path("models", "pencil_sketch.onnx")
     pipeline = Gst.parse_launch(
         "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=320,height=240,framerate=30/1 "
-        f"! videoconvert ! onnxstyletransfer name=style model-file={model} strength=1.0 "
+        f"! videoconvert ! onnxstyletransfer name=style model-file=\"{model}\" strength=1.0 "
         "! videoconvert ! fakesink sync=true")
     style = pipeline.get_by_name("style")
     frames = Frames(style)

@@ -33,7 +33,7 @@ def main():
     model = sys.argv[1] if len(sys.argv) > 1 else repo_path("models", "superres_espcn_x2.onnx")
     pipeline = Gst.parse_launch(
         f"videotestsrc is-live=true pattern=smpte ! video/x-raw,format=RGB,width={WIDTH},"
-        f"height={HEIGHT},framerate=30/1 ! onnxsuperresolution name=sr model-file={model} "
+        f"height={HEIGHT},framerate=30/1 ! onnxsuperresolution name=sr model-file=\"{model}\" "
         "! video/x-raw,format=RGB ! fakesink sync=true")
     sr = pipeline.get_by_name("sr")
     frames = Frames(sr)
