@@ -166,7 +166,13 @@ run (const gchar * description, Reader * reader)
     return;
   }
   sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  pad = gst_element_get_static_pad (sink, "sink");
+  pad = sink ? gst_element_get_static_pad (sink, "sink") : NULL;
+  if (pad == NULL) {
+    CHECK (FALSE, "%s: no element named sink with a sink pad", description);
+    gst_clear_object (&sink);
+    gst_object_unref (pipeline);
+    return;
+  }
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, read_meta, reader, NULL);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   message = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline), 60 * GST_SECOND,
