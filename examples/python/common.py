@@ -107,9 +107,11 @@ def play_until(pipeline, done, timeout=20.0, on_element=None):
             print(f"warning from {source}: {warning.message}")
         elif message.type == Gst.MessageType.EOS:
             raise AssertionError("end of stream before done")
-        elif on_element is not None and message.get_structure() is not None:
+        elif message.get_structure() is not None:
             structure = message.get_structure()
-            on_element(structure.get_name(), fields(structure), message)
+            values = fields(structure)  # read even when unused: every field must be readable
+            if on_element is not None:
+                on_element(structure.get_name(), values, message)
 
 
 class PipelineError(Exception):
