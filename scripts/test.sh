@@ -19,6 +19,10 @@ cargo clippy --locked --all-targets --all-features --quiet -- -D warnings
 # The API docs build without a warning (broken links, shapes read as links).
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked --features fault-injection
+# The Python (PyGObject) and C examples, on the plugin as built: each asserts on what it reads.
+cargo build --locked --quiet
+examples/python/run_all.sh
+examples/c/run.sh
 # The training code's own tests: they need torch and skip, saying so, where it is missing.
 "$(scripts/python.sh)" -m unittest discover -v -s models/tests -t .
 example_out=$(mktemp -d)
