@@ -696,6 +696,8 @@ impl Segmentation {
 
     /// Attaches the class fractions to the buffer and posts them when asked to.
     fn publish(&self, state: &State, settings: &PerFrame, buf: &mut gst::BufferRef) {
+        #[cfg(feature = "v1_26")]
+        self.attach_analytics(state, buf);
         let state = &state.own;
         let structure = |name: &str| {
             gst::Structure::builder(name)
@@ -720,6 +722,28 @@ impl Segmentation {
             let _ = self
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+}
+
+#[cfg(feature = "v1_26")]
+impl Segmentation {
+    /// GStreamer >= 1.26: the class-id mask and the class fractions as standard analytics
+    /// metadata (a SegmentationMtd related to a ClsMtd), next to the custom meta.
+    fn attach_analytics(&self, state: &State, buf: &mut gst::BufferRef) {
+        let own = &state.own;
+        let Ok((info, _)) = state.caps() else {
+            return;
+        };
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        let mask = (own.frame.ids.as_slice(), width, height);
+        if let Err(e) = crate::common::analytics::attach_segmentation(
+            buf,
+            mask,
+            &own.class_names,
+            &own.fractions,
+        ) {
+            gst::warning!(CAT, imp = self, "could not attach the analytics metas: {e}");
         }
     }
 }
