@@ -66,7 +66,7 @@ bind /dev/pts /dev/pts
 if [ ! -f "$READY" ]; then
     chroot "$ROOT" /bin/sh -ec '
         export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq --no-install-recommends libgstreamer-plugins-bad1.0-0 >/dev/null
+        apt-get install -y -qq --no-install-recommends libgstreamer-plugins-bad1.0-0 gstreamer1.0-plugins-base >/dev/null
         cd /tmp && apt-get download -qq libgstreamer-plugins-bad1.0-dev
         dpkg-deb -x libgstreamer-plugins-bad1.0-dev_*.deb / && rm libgstreamer-plugins-bad1.0-dev_*.deb
         apt-get clean

@@ -42,7 +42,7 @@ struct Segmentation {
 }
 
 fn read_segmentation(meta: &gst::MetaRef<AnalyticsRelationMeta>, id: u32) -> Segmentation {
-    let mut handle = ffi::GstAnalyticsSegmentationMtd {
+    let handle = ffi::GstAnalyticsSegmentationMtd {
         id,
         // SAFETY: the meta outlives `handle`, which the getters below only read through.
         meta: unsafe { meta.as_mut_ptr() },
@@ -52,11 +52,7 @@ fn read_segmentation(meta: &gst::MetaRef<AnalyticsRelationMeta>, id: u32) -> Seg
     // returned with a reference of its own (transfer full), which `from_glib_full` takes.
     let mask: gst::Buffer = unsafe {
         glib::translate::from_glib_full(ffi::gst_analytics_segmentation_mtd_get_mask(
-            &mut handle,
-            &mut x,
-            &mut y,
-            &mut w,
-            &mut h,
+            &handle, &mut x, &mut y, &mut w, &mut h,
         ))
     };
     // SAFETY: as above; indices below the count.
@@ -104,7 +100,7 @@ fn custom_fractions(buffer: &gst::BufferRef) -> (Vec<String>, Vec<f64>) {
 /// The classes of a ClsMtd: (name, confidence level) by index.
 fn classes(mtd: &gst_analytics::AnalyticsMtdRef<AnalyticsClassificationMtd>) -> Vec<(String, f32)> {
     (0..mtd.len())
-        .map(|i| (mtd.quark(i).as_str().to_owned(), mtd.level(i)))
+        .map(|i| (mtd.quark(i).as_str().to_string(), mtd.level(i)))
         .collect()
 }
 

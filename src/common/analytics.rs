@@ -8,23 +8,7 @@
 
 use gst::glib;
 use gst::glib::translate::IntoGlibPtr;
-use gst_analytics::{
-    AnalyticsMtd, AnalyticsRelationMeta, AnalyticsRelationMetaClassificationExt, RelTypes, ffi,
-};
-
-/// `GstAnalyticsSegmentationMtd`, which gstreamer-analytics 0.25 binds only in its -sys crate:
-/// the type the crate's lookups and iterators (`iter::<AnalyticsSegmentationMtd>()`) need.
-#[derive(Debug)]
-pub enum AnalyticsSegmentationMtd {}
-
-// SAFETY: the type is GStreamer's own id for segmentation data, which is what the crate's
-// lookups compare against.
-unsafe impl AnalyticsMtd for AnalyticsSegmentationMtd {
-    fn mtd_type() -> ffi::GstAnalyticsMtdType {
-        // SAFETY: returns the address of a static; no arguments, no state.
-        unsafe { ffi::gst_analytics_segmentation_mtd_get_mtd_type() }
-    }
-}
+use gst_analytics::{AnalyticsRelationMeta, AnalyticsRelationMetaClassificationExt, RelTypes, ffi};
 
 /// The class names a ClsMtd carries for onnxsegmentation: the model's name for class `i`, or
 /// `class<i>` where it names fewer classes (a binary model's two classes from one name).
@@ -71,12 +55,15 @@ pub fn attach_segmentation(
     }
     let mut mask = gst::Buffer::from_mut_slice(ids.to_vec());
     let (w, h) = (width as u32, height as u32);
-    gst_video::VideoMeta::add(
+    // Rows of exactly `width` bytes (VideoMeta::add would assume 4-byte aligned rows).
+    gst_video::VideoMeta::add_full(
         mask.make_mut(),
         gst_video::VideoFrameFlags::empty(),
         gst_video::VideoFormat::Gray8,
         w,
         h,
+        &[0],
+        &[width as i32],
     )?;
     let classes = fractions.len();
     let quarks: Vec<glib::Quark> = (0..classes).map(|i| class_quark(class_names, i)).collect();
@@ -85,6 +72,7 @@ pub fn attach_segmentation(
 
     let mut meta = relation_meta(buf)?;
     let cls_id = meta.add_cls_mtd(&levels, &quarks)?.id();
+    // gstreamer-analytics 0.25 binds GstAnalyticsSegmentationMtd only in its -sys crate.
     let mut seg = std::mem::MaybeUninit::<ffi::GstAnalyticsSegmentationMtd>::uninit();
     // SAFETY: `meta` is a writable relation meta of `buf`; the mask is handed over (transfer
     // full) with the VideoMeta the call requires; `region_ids` holds `classes` ids and is copied
