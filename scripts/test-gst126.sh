@@ -10,8 +10,9 @@
 #
 # Needs root (debootstrap, chroot, bind mounts), deb.debian.org, ~/.rustup and ~/.cargo with
 # the crates fetched (`cargo fetch`), and the ONNX Runtime library from scripts/setup.sh.
-# The root ($GST126_ROOT, default ~/.cache/gstautoencoder/trixie-root) takes about 700 MB,
-# its build folder about 1.5 GB more. Not run by scripts/test.sh: see docs/analytics-metas.md.
+# The root ($GST126_ROOT, default ~/.cache/gstautoencoder/trixie-root) takes about 840 MB and
+# 70 s to make, its build folder 2.5 GB; the first build and test run about 4 minutes on 2
+# cores, later ones 10-15 s. Not run by scripts/test.sh: see docs/analytics-metas.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
