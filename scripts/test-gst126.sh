@@ -4,12 +4,12 @@
 # with debootstrap, with this machine's Rust toolchain and crate cache bind-mounted into it.
 # Debian 12 has GStreamer 1.22, which the feature cannot build against.
 #
-#   scripts/test-gst126.sh            makes the root once (cached), then clippy and the tests
+#   scripts/test-gst126.sh            makes the root once (cached), then the tests and clippy
 #   scripts/test-gst126.sh --prepare  only makes the root (e.g. for a CI cache)
 #   scripts/test-gst126.sh --clean    removes the root
 #
-# Needs root (debootstrap, chroot, bind mounts), deb.debian.org, ~/.rustup and ~/.cargo with
-# the crates fetched (`cargo fetch`), and the ONNX Runtime library from scripts/setup.sh.
+# Needs root (debootstrap, chroot, bind mounts), deb.debian.org and crates.io, the Rust toolchain
+# in ~/.rustup and ~/.cargo, and the ONNX Runtime library from scripts/setup.sh.
 # The root ($GST126_ROOT, default ~/.cache/gstautoencoder/trixie-root) takes about 840 MB and
 # 70 s to make, its build folder 2.5 GB; the first build and test run about 4 minutes on 2
 # cores, later ones 10-15 s. Not run by scripts/test.sh: see docs/analytics-metas.md.
@@ -86,6 +86,7 @@ bind "$HOME/.rustup" /root/.rustup
 bind "$HOME/.cargo" /root/.cargo
 bind "$PWD" /src
 
+cargo fetch --locked --quiet    # the build in the root is offline
 start=$(date +%s)
 chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/root/.cargo/bin:/usr/bin:/bin \
     CARGO_TARGET_DIR=/target CARGO_NET_OFFLINE=true CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" \
