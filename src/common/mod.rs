@@ -3,6 +3,8 @@
 //! a session from them, and mapping video formats to pixel layouts.
 
 pub mod analysis;
+#[cfg(feature = "v1_26")]
+pub mod analytics;
 pub mod element;
 pub mod enums;
 pub mod failures;

@@ -713,6 +713,8 @@ impl Segmentation {
     /// Attaches the class fractions to the buffer and posts them when asked to: as arrays, and
     /// as plain fields that every language binding reads (see [`META_NAME`]).
     fn publish(&self, state: &State, settings: &PerFrame, buf: &mut gst::BufferRef) {
+        #[cfg(feature = "v1_26")]
+        self.attach_analytics(state, buf);
         let state = &state.own;
         let structure = |name: &str| {
             let mut s = gst::Structure::builder(name)
@@ -749,6 +751,28 @@ impl Segmentation {
             let _ = self
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+}
+
+#[cfg(feature = "v1_26")]
+impl Segmentation {
+    /// GStreamer >= 1.26: the class-id mask and the class fractions as standard analytics
+    /// metadata (a SegmentationMtd related to a ClsMtd), next to the custom meta.
+    fn attach_analytics(&self, state: &State, buf: &mut gst::BufferRef) {
+        let own = &state.own;
+        let Ok((info, _)) = state.caps() else {
+            return;
+        };
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        let mask = (own.frame.ids.as_slice(), width, height);
+        if let Err(e) = crate::common::analytics::attach_segmentation(
+            buf,
+            mask,
+            &own.class_names,
+            &own.fractions,
+        ) {
+            gst::warning!(CAT, imp = self, "could not attach the analytics metas: {e}");
         }
     }
 }
