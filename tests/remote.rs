@@ -138,7 +138,7 @@ impl Drop for Server {
 fn frame_through(element: &str) -> Result<Vec<u8>, String> {
     init();
     let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=RGB,width=64,height=48 ! \
+        "videotestsrc num-buffers=1 pattern=smpte75 ! video/x-raw,format=RGB,width=64,height=48 ! \
          {element} ! appsink name=sink sync=false"
     ))
     .unwrap()
@@ -169,6 +169,24 @@ fn frame_through(element: &str) -> Result<Vec<u8>, String> {
     };
     pipeline.set_state(gst::State::Null).unwrap();
     result
+}
+
+/// Waits up to `wait` for the element error that stops `pipeline`, stops it, and returns
+/// the error.
+fn stopping_error(pipeline: &gst::Pipeline, wait: u64, what: &str) -> gst::glib::Error {
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(wait),
+            &[gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("{what}"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    e.error()
 }
 
 fn model(file: &str) -> String {
@@ -318,16 +336,7 @@ fn server_faults_end_in_named_errors() {
     std::thread::sleep(Duration::from_millis(1500));
     let killed = Instant::now();
     server.stop();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error])
-        .expect("an error after the server went away");
-    pipeline.set_state(gst::State::Null).unwrap();
-    let gst::MessageView::Error(e) = msg.view() else {
-        unreachable!()
-    };
-    let text = e.error().to_string();
+    let text = stopping_error(&pipeline, 30, "an error after the server went away").to_string();
     assert!(
         text.contains(&format!(
             "the inference server at {url}, model 'style_mosaic_rt'"
@@ -385,4 +394,210 @@ fn a_slow_server_ends_in_a_timeout_error_not_a_hang() {
         "{e}"
     );
     assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+}
+
+/// The `autoencoder-inference-failed` messages and the warnings `pipeline` posted so far,
+/// waiting up to `wait` for one whose `recovered` field is `until_recovered`.
+fn failure_messages(
+    bus: &gst::Bus,
+    seen: &mut Vec<gst::Structure>,
+    warnings: &mut Vec<String>,
+    until_recovered: bool,
+    wait: Duration,
+) {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Error(e) => panic!("no element error: {}", e.error()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "autoencoder-inference-failed" {
+                    seen.push(s.to_owned());
+                    if s.get::<bool>("recovered").unwrap() == until_recovered {
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!(
+        "no 'autoencoder-inference-failed' message with recovered={until_recovered} in {wait:?}"
+    );
+}
+
+#[test]
+fn with_on_inference_error_pass_an_outage_is_counted_and_the_stream_goes_on() {
+    let processed = frame_through(&format!(
+        "onnxstyletransfer model-file={}",
+        model("pencil_sketch.onnx")
+    ))
+    .unwrap();
+    let unprocessed = frame_through("identity").unwrap();
+    assert_ne!(processed, unprocessed);
+    let port = free_port();
+    let mut server = Server::start_on(port, &["pencil_sketch.onnx"], &[]);
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=smpte75 ! \
+         video/x-raw,format=RGB,width=64,height=48,framerate=20/1 ! \
+         onnxstyletransfer name=style inference-server={} model-name=pencil_sketch \
+         request-timeout=1000 on-inference-error=pass ! appsink name=sink sync=false",
+        server.url()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    // Each frame out: its offset (videotestsrc numbers them) and whether it was processed.
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, bool)>::new()));
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let seen = frames.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().unwrap();
+                let data = buffer.map_readable().unwrap();
+                let is_processed = match &data[..] {
+                    d if d == processed.as_slice() => true,
+                    d if d == unprocessed.as_slice() => false,
+                    _ => panic!(
+                        "frame {} is neither processed nor unprocessed",
+                        buffer.offset()
+                    ),
+                };
+                seen.lock().unwrap().push((buffer.offset(), is_processed));
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let processed_count = |frames: &[(u64, bool)]| frames.iter().filter(|f| f.1).count();
+    let wait_processed = |more: usize| {
+        let until = processed_count(&frames.lock().unwrap()) + more;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while processed_count(&frames.lock().unwrap()) < until {
+            assert!(Instant::now() < deadline, "no processed frames");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    wait_processed(10);
+    let (mut messages, mut warnings) = (Vec::new(), Vec::new());
+    server.stop();
+    failure_messages(
+        &bus,
+        &mut messages,
+        &mut warnings,
+        false,
+        Duration::from_secs(30),
+    );
+    let _restarted = Server::start_on(port, &["pencil_sketch.onnx"], &[]);
+    failure_messages(
+        &bus,
+        &mut messages,
+        &mut warnings,
+        true,
+        Duration::from_secs(60),
+    );
+    wait_processed(10);
+    pipeline.send_event(gst::event::Eos::new());
+    let eos = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the stream ends");
+    assert!(matches!(eos.view(), gst::MessageView::Eos(_)), "{eos:?}");
+    let style = pipeline.by_name("style").unwrap();
+    let failed_frames = style.property::<u64>("failed-frames");
+    pipeline.set_state(gst::State::Null).unwrap();
+
+    let frames = frames.lock().unwrap().clone();
+    // Nothing lost: every frame the source made came out, in order.
+    for (i, (offset, _)) in frames.iter().enumerate() {
+        assert_eq!(*offset, i as u64, "frame {i} is missing or out of order");
+    }
+    // Processed, then the outage's frames unprocessed (never an older frame's result), then
+    // processed again.
+    let runs: Vec<(bool, usize)> = frames
+        .chunk_by(|a, b| a.1 == b.1)
+        .map(|r| (r[0].1, r.len()))
+        .collect();
+    assert!(
+        runs.len() == 3 && runs[0].0 && !runs[1].0 && runs[2].0,
+        "processed, unprocessed, processed: {runs:?}"
+    );
+    println!("frames processed / unprocessed / processed: {runs:?}");
+    let failed = runs[1].1 as u64;
+    assert_eq!(
+        failed_frames, failed,
+        "failed-frames counts the unprocessed frames"
+    );
+    // The bus: a warning and a message when the failures began, a message when they ended.
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let (began, ended) = (&messages[0], &messages[1]);
+    assert_eq!(began.get::<u64>("failed").unwrap(), 1);
+    assert!(!began.get::<bool>("recovered").unwrap());
+    let error = began.get::<String>("error").unwrap();
+    assert!(
+        error.contains(&format!("the inference server at grpc://127.0.0.1:{port}")),
+        "{error}"
+    );
+    assert_eq!(ended.get::<u64>("failed").unwrap(), failed);
+    assert_eq!(ended.get::<u64>("total").unwrap(), failed);
+    assert!(ended.get::<bool>("recovered").unwrap());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("grpc://127.0.0.1:{port}")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_shape_the_server_refuses_ends_in_a_named_error() {
+    // The model redeployed mid-stream with a fixed 32x32 input (as a TensorRT engine built for
+    // one size would be): Triton refuses the 64x48 frames the element was started for.
+    let port = free_port();
+    let mut server = Server::start_on(port, &["pencil_sketch.onnx"], &[]);
+    let url = server.url();
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=smpte75 ! \
+         video/x-raw,format=RGB,width=64,height=48,framerate=20/1 ! \
+         onnxstyletransfer inference-server={url} model-name=pencil_sketch \
+         request-timeout=60000 ! fakesink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    server.stop();
+    let _fixed = Server::start_on(port, &["pencil_sketch.onnx"], &["--input-size", "32x32"]);
+    let error = stopping_error(&pipeline, 60, "an error for the refused frame");
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!(
+            "the inference server at {url}, model 'pencil_sketch' refused the request"
+        )) && text.contains("the element sent [1,3,48,64]")
+            && text.contains("it is now [-1, 3, 32, 32]")
+            && text.contains("restart the pipeline"),
+        "{text}"
+    );
+    assert!(error.matches(gst::StreamError::Failed), "{error:?}");
+    // Started again, the element reads the new description and fits frames to 32x32.
+    let frame = frame_through(&format!(
+        "onnxstyletransfer inference-server={url} model-name=pencil_sketch"
+    ))
+    .unwrap();
+    assert_eq!(frame.len(), 64 * 48 * 3);
 }

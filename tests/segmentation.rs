@@ -20,19 +20,44 @@ fn segment(model: &str, extra: &str) -> String {
 fn fractions_meta(buffer: &gst::BufferRef) -> (Vec<String>, Vec<f64>) {
     let meta = gst::meta::CustomMeta::from_buffer(buffer, "GstAutoencoderSegmentationMeta")
         .expect("the buffer carries the class fractions");
-    let s = meta.structure();
-    let names = s
+    classes_of(meta.structure())
+}
+
+/// The class names and fractions of a meta or a message, from its arrays, after checking that
+/// its plain fields (`classes`, `class-<i>-name`, `fraction-<i>`: for bindings that cannot read
+/// arrays) say exactly the same, and that there is one name per fraction.
+fn classes_of(s: &gst::StructureRef) -> (Vec<String>, Vec<f64>) {
+    let names: Vec<String> = s
         .get::<gst::Array>("class-names")
         .unwrap()
         .iter()
         .map(|v| v.get::<String>().unwrap())
         .collect();
-    let fractions = s
+    let fractions: Vec<f64> = s
         .get::<gst::Array>("fractions")
         .unwrap()
         .iter()
         .map(|v| v.get::<f64>().unwrap())
         .collect();
+    assert_eq!(names.len(), fractions.len(), "{s}");
+    assert_eq!(
+        s.get::<u32>("classes").unwrap() as usize,
+        names.len(),
+        "{s}"
+    );
+    for (i, (name, fraction)) in names.iter().zip(&fractions).enumerate() {
+        assert_eq!(&s.get::<String>(format!("class-{i}-name")).unwrap(), name);
+        assert_eq!(
+            s.get::<f64>(format!("fraction-{i}")).unwrap().to_bits(),
+            fraction.to_bits(),
+            "class {i}"
+        );
+    }
+    let n = names.len();
+    assert!(
+        !s.has_field(format!("class-{n}-name").as_str())
+            && !s.has_field(format!("fraction-{n}").as_str())
+    );
     (names, fractions)
 }
 
@@ -143,6 +168,32 @@ fn a_binary_model_uses_the_threshold() {
 }
 
 #[test]
+fn a_binary_model_without_names_gets_a_name_for_each_of_its_two_classes() {
+    init();
+    // Left half red (foreground: 8 (R - B) > 0), right half blue (background).
+    let (w, h) = (16, 8);
+    let rgb: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            if i % w < w / 2 {
+                [200, 10, 10]
+            } else {
+                [10, 10, 200]
+            }
+        })
+        .collect();
+    let out = run_one(
+        &segment("foreground_logit_unnamed.onnx", "output=classes"),
+        VideoFormat::Rgb,
+        w,
+        h,
+        pack(&rgb, w, h, VideoFormat::Rgb, w * 3),
+    );
+    let (names, fractions) = fractions_meta(&out);
+    assert_eq!(names, ["class0", "class1"]);
+    assert_eq!(fractions, [0.5, 0.5]);
+}
+
+#[test]
 fn interval_reuses_the_last_classes_and_messages_carry_the_fractions() {
     init();
     // Frame 1 red, frame 2 blue, frame 3 blue: with interval=2 frame 2 keeps frame 1's classes.
@@ -172,12 +223,7 @@ fn interval_reuses_the_last_classes_and_messages_carry_the_fractions() {
     while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
         let s = msg.structure().unwrap();
         if s.name() == "autoencoder-segmentation" {
-            let fractions: Vec<f64> = s
-                .get::<gst::Array>("fractions")
-                .unwrap()
-                .iter()
-                .map(|v| v.get().unwrap())
-                .collect();
+            let (_, fractions) = classes_of(s);
             messages.push((
                 s.get::<gst::ClockTime>("timestamp").unwrap().mseconds(),
                 fractions,

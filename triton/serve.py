@@ -95,6 +95,9 @@ class OnnxModel:
     threads: int
     delay_ms: float = 0.0
     cpu_arena: bool = True
+    # (height, width) the served input is declared with, whatever the ONNX file says
+    # (a deployment pinned to one size, as a TensorRT engine can be): Triton refuses others.
+    input_size: tuple[int, int] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     inputs: list = field(default_factory=list)  # (name, np dtype, dims with batch)
     outputs: list = field(default_factory=list)
@@ -111,6 +114,8 @@ class OnnxModel:
         proto = onnx.load(str(self.path))
         self.metadata = {p.key: p.value for p in proto.metadata_props}
         self.inputs = [(v.name, _np_dtype(v.type.tensor_type.elem_type), _dims(v)) for v in proto.graph.input]
+        if self.input_size:
+            self.inputs = [(n, dt, dims[:-2] + list(self.input_size)) for n, dt, dims in self.inputs]
         self.outputs = [(v.name, _np_dtype(v.type.tensor_type.elem_type), _dims(v)) for v in proto.graph.output]
         # Several shipped models declare the batch dim as a fixed 1.  Make it
         # symbolic in memory (the file is not touched) and check that ORT can
@@ -245,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--delay-ms", type=float, default=0.0, help="sleep this long per batch (fault tests: slow model)")
     ap.add_argument(
+        "--input-size",
+        default=None,
+        help="HxW: declare every model's image input with this fixed size (Triton refuses other shapes)",
+    )
+    ap.add_argument(
         "--restrict",
         default="shared-memory,model-repository,trace,logging",
         help="Triton endpoints that need pytriton's random access token (pytriton 0.7 restricts statistics too "
@@ -284,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.intra_op_threads,
                 delay_ms=args.delay_ms,
                 cpu_arena=not args.no_cpu_arena,
+                input_size=tuple(int(v) for v in args.input_size.split("x")) if args.input_size else None,
             )
             m.load()
             instances.append(m)

@@ -542,6 +542,11 @@ impl Anomaly {
         {
             gst::warning!(CAT, imp = self, "could not attach the anomaly score: {e}");
         }
+        // GStreamer >= 1.26: the decision and score as a standard ClsMtd too.
+        #[cfg(feature = "v1_26")]
+        if let Err(e) = crate::common::analytics::attach_anomaly(buf, state.score, anomalous) {
+            gst::warning!(CAT, imp = self, "could not attach the analytics meta: {e}");
+        }
         if anomalous != state.anomalous {
             state.anomalous = anomalous;
             gst::info!(

@@ -9,13 +9,15 @@ use std::sync::{Mutex, MutexGuard};
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::enums::InferenceErrorPolicy;
+use super::failures::FrameFailures;
 use super::live::{self, FrameCost, Inference, Phase, Schedule, Scheduled};
 use super::model_settings::ModelSettings;
 use super::non_finite::NonFiniteWarning;
 use super::startup::{
     post_start_report, probe_model, read_task_outputs, start_runner, start_session,
 };
-use super::{InferMode, check_kind, finish_at_eos, infer_frame};
+use super::{InferMode, check_kind, infer_frame};
 use crate::inference::model::ModelDescription;
 use crate::inference::probe::Probe;
 use crate::inference::resize::Size;
@@ -41,6 +43,9 @@ pub struct Started<T: Task, E> {
     /// The tensor size whose warm-up failed, and why: negotiation tries the same caps again,
     /// and a failure that took long (an out-of-memory 8K run) must not be paid twice.
     failed_warm_up: Option<(Size, Error)>,
+    /// Frames whose inference failed, and what a failure does (the newest frame's setting).
+    failures: FrameFailures,
+    on_error: InferenceErrorPolicy,
     /// The element's own state.
     pub own: E,
 }
@@ -66,23 +71,36 @@ impl<T: Task, E> Started<T, E> {
             derived_from,
             ..
         } = self;
-        runner
-            .with_latest(|latest| {
-                let Some(latest) = latest else {
-                    return Ok(false);
-                };
-                let key = Some((latest.generation, width, height));
-                if *derived_from != key {
-                    derive(latest.output, own)?;
-                    *derived_from = key;
-                }
-                Ok(true)
-            })
-            .and_then(|derived| derived)
+        runner.with_latest(|latest| {
+            let Some(latest) = latest else {
+                return Ok(false);
+            };
+            let key = Some((latest.generation, width, height));
+            if *derived_from != key {
+                derive(latest.output, own)?;
+                *derived_from = key;
+            }
+            Ok(true)
+        })
     }
 }
 
 impl<T: Task, E> Started<T, E> {
+    /// A frame's failed inference: with on-inference-error=pass, counted and reported, and
+    /// the frame goes on without a result; else posted as the element error that stops the
+    /// stream.
+    fn inference_failed(&mut self, element: &gst::Element, e: Error) -> Result<(), gst::FlowError> {
+        let e = self.explain(e);
+        if self.on_error == InferenceErrorPolicy::Pass {
+            self.failures.record(element, &e);
+            self.runner.withhold_result();
+            Ok(())
+        } else {
+            self.failures.count();
+            Err(stream_error(element, &e))
+        }
+    }
+
     /// A frame's error with the model and the frame size in front of it.
     pub fn explain(&self, e: Error) -> Error {
         match &self.caps {
@@ -115,6 +133,8 @@ pub struct FrameSettings {
     pub non_blocking: bool,
     /// Non-blocking: wait for the first result rather than pass frames unprocessed.
     pub wait_first_result: bool,
+    /// What a frame whose inference fails does to the stream.
+    pub on_error: InferenceErrorPolicy,
 }
 
 impl FrameSettings {
@@ -124,6 +144,7 @@ impl FrameSettings {
             interval,
             non_blocking: model.non_blocking,
             wait_first_result: model.wait_first_result,
+            on_error: model.on_inference_error,
         }
     }
 }
@@ -198,6 +219,8 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             model: crate::inference::error::shown(&model_file),
             ran_on: probe.ran_on,
             failed_warm_up: None,
+            failures: FrameFailures::new(settings.failed_frames.clone()),
+            on_error: settings.on_inference_error,
             own,
         });
         self.schedule.reset();
@@ -298,9 +321,13 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             gst::element_error!(element, gst::StreamError::Failed, ("{e}"));
         }
         if let gst::EventView::Eos(_) = event.view()
-            && let Some(state) = self.lock().as_ref()
+            && let Some(state) = self.lock().as_mut()
         {
-            finish_at_eos(element, &state.runner);
+            // A failure of the last inference (non-blocking) is not lost.
+            if let Err(e) = state.runner.finish() {
+                let _ = state.inference_failed(element, e);
+            }
+            state.failures.at_eos(element);
         }
     }
 
@@ -336,13 +363,22 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         if phase == Phase::Infer {
             state.frames += 1;
         }
+        state.on_error = settings.on_error;
         let result = infer_frame(&mut state.runner, &mut state.input, image, mode);
         if mode.due || phase == Phase::DrawHeld {
             self.non_finite.check(element, &state.runner);
         }
-        result
-            .map(drop)
-            .map_err(|e| stream_error(element, &state.explain(e)))
+        // Non-blocking: an inference that failed since (a frame `interval` skips, or one that
+        // finished between submitting and now).
+        let result = result.and_then(|_| state.runner.take_error().map_or(Ok(()), Err));
+        match result {
+            Ok(()) => {
+                let has_result = !state.runner.result_withheld();
+                state.failures.note_success(element, has_result);
+                Ok(())
+            }
+            Err(e) => state.inference_failed(element, e),
+        }
     }
 }
 
@@ -375,16 +411,16 @@ impl<T: Task, E: Send> Inference for ElementCore<T, E> {
         let (info, _) = state.caps()?;
         state.frames += 1;
         live::start_frame_inference(element, &mut state.runner, &mut state.input, &info, frame)
-            .map_err(|e| stream_error(element, &state.explain(e)))
+            .or_else(|e| state.inference_failed(element, e))
     }
 
     fn wait(&self, element: &gst::Element) -> Result<(), gst::FlowError> {
-        let state = self.lock();
-        let state = state.as_ref().ok_or(gst::FlowError::Flushing)?;
+        let mut state = self.lock();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         state
             .runner
             .finish()
-            .map_err(|e| stream_error(element, &state.explain(e)))
+            .or_else(|e| state.inference_failed(element, e))
     }
 
     fn is_idle(&self) -> bool {

@@ -164,6 +164,27 @@ impl ChannelOrderSetting {
     }
 }
 
+/// The `on-inference-error` property: what a frame whose inference fails does to the stream.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstAutoencoderInferenceErrorPolicy")]
+pub enum InferenceErrorPolicy {
+    /// An element error that stops the stream.
+    #[default]
+    #[enum_value(
+        name = "Error: post an element error and stop the stream",
+        nick = "error"
+    )]
+    Error,
+    /// The frame goes on without the model's result; the stream goes on.
+    #[enum_value(
+        name = "Pass: the frame goes on without the model's result (counted in failed-frames, \
+                reported on the bus) and the stream goes on",
+        nick = "pass"
+    )]
+    Pass,
+}
+
 /// Documents the enums once for the whole plugin (gst-inspect and the docs cache).
 pub fn mark_as_plugin_api() {
     for t in [
@@ -171,6 +192,8 @@ pub fn mark_as_plugin_api() {
         OptimizationLevel::static_type(),
         RangeSetting::static_type(),
         ChannelOrderSetting::static_type(),
+        ConvAlgoSearchSetting::static_type(),
+        InferenceErrorPolicy::static_type(),
     ] {
         t.mark_as_plugin_api(gst::PluginAPIFlags::empty());
     }

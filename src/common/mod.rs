@@ -3,8 +3,11 @@
 //! a session from them, and mapping video formats to pixel layouts.
 
 pub mod analysis;
+#[cfg(feature = "v1_26")]
+pub mod analytics;
 pub mod element;
 pub mod enums;
+pub mod failures;
 pub mod latency;
 pub mod live;
 pub mod model_settings;
@@ -14,23 +17,55 @@ pub mod strings;
 
 use gst_video::VideoFormat;
 
-use crate::inference::{Error, ErrorKind, PixelLayout};
+use crate::inference::{Error, PixelLayout};
 
-/// The GStreamer error for a core error, in the domain its kind maps to: a missing model file
-/// is `ResourceError::NotFound`, an unreadable one `OpenRead`, a runtime or provider that cannot
-/// start `LibraryError::Init`, a setting or model that cannot be used `LibraryError::Settings`,
-/// a failed frame `StreamError::Failed`, an inference server that cannot be reached or does not
-/// answer `ResourceError::Read`.
+/// Evaluates `$body` with `$code` bound to the GStreamer error code for an error of `$kind`: a
+/// missing model file is `ResourceError::NotFound`, an unreadable one `OpenRead`, a runtime or
+/// provider that cannot start `LibraryError::Init`, a setting or model that cannot be used
+/// `LibraryError::Settings`, a failed frame `StreamError::Failed`, a thread that cannot start
+/// `CoreError::Thread`, an inference server that cannot be reached or does not answer
+/// `ResourceError::Read`.
+macro_rules! in_domain_of {
+    ($kind:expr, |$code:ident| $body:expr) => {{
+        use $crate::inference::ErrorKind;
+        match $kind {
+            ErrorKind::NotFound => {
+                let $code = gst::ResourceError::NotFound;
+                $body
+            }
+            ErrorKind::Unreadable => {
+                let $code = gst::ResourceError::OpenRead;
+                $body
+            }
+            ErrorKind::Runtime => {
+                let $code = gst::LibraryError::Init;
+                $body
+            }
+            ErrorKind::Settings => {
+                let $code = gst::LibraryError::Settings;
+                $body
+            }
+            ErrorKind::Inference => {
+                let $code = gst::StreamError::Failed;
+                $body
+            }
+            ErrorKind::Thread => {
+                let $code = gst::CoreError::Thread;
+                $body
+            }
+            ErrorKind::Server => {
+                let $code = gst::ResourceError::Read;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use in_domain_of;
+
+/// The GStreamer error for a core error, in the domain its kind maps to (see
+/// [`in_domain_of`]).
 pub fn error_message(e: &Error) -> gst::ErrorMessage {
-    match e.kind() {
-        ErrorKind::NotFound => gst::error_msg!(gst::ResourceError::NotFound, ("{e}")),
-        ErrorKind::Unreadable => gst::error_msg!(gst::ResourceError::OpenRead, ("{e}")),
-        ErrorKind::Runtime => gst::error_msg!(gst::LibraryError::Init, ("{e}")),
-        ErrorKind::Settings => gst::error_msg!(gst::LibraryError::Settings, ("{e}")),
-        ErrorKind::Inference => gst::error_msg!(gst::StreamError::Failed, ("{e}")),
-        ErrorKind::Thread => gst::error_msg!(gst::CoreError::Thread, ("{e}")),
-        ErrorKind::Server => gst::error_msg!(gst::ResourceError::Read, ("{e}")),
-    }
+    in_domain_of!(e.kind(), |code| gst::error_msg!(code, ("{e}")))
 }
 
 /// Posts `e` on the bus as an element error in its domain.
@@ -110,17 +145,6 @@ pub fn refuse_while_running(
     refuse
 }
 
-/// At EOS, waits for `runner`'s inference in flight and posts its error, if any, so that a
-/// failure of the last frames of a non-blocking run is not lost.
-pub fn finish_at_eos<T: crate::inference::Task>(
-    element: &gst::Element,
-    runner: &crate::inference::Runner<T>,
-) {
-    if let Err(e) = runner.finish() {
-        post_error(element, &e);
-    }
-}
-
 /// An f32 setting shared with an inference thread (read at every inference, set any time).
 #[derive(Debug, Clone, Default)]
 pub struct SharedF32(std::sync::Arc<std::sync::atomic::AtomicU32>);
@@ -166,7 +190,7 @@ pub fn infer_frame<T: crate::inference::Task>(
         return Ok(true);
     }
     runner.submit_frame(input, frame)?;
-    if mode.wait_first_result && runner.with_latest(|latest| latest.is_none())? {
+    if mode.wait_first_result && runner.with_latest(|latest| latest.is_none()) {
         runner.finish()?;
     }
     Ok(false)

@@ -9,7 +9,8 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::enums::{
-    ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, OptimizationLevel, RangeSetting,
+    ChannelOrderSetting, ConvAlgoSearchSetting, ExecutionProvider, InferenceErrorPolicy,
+    OptimizationLevel, RangeSetting,
 };
 use super::strings;
 use crate::inference::Error;
@@ -52,6 +53,11 @@ pub struct ModelSettings {
     pub model_version: Option<String>,
     /// The longest a request to the server may take, in milliseconds.
     pub request_timeout_ms: u32,
+    /// What a frame whose inference fails does to the stream.
+    pub on_inference_error: InferenceErrorPolicy,
+    /// Read-only: frames whose inference failed since the start; shared with the element's
+    /// core, which counts them (clones of the settings share the one counter).
+    pub failed_frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The default of `request-timeout`: long enough for a server restart to be waited out.
@@ -84,6 +90,8 @@ impl Default for ModelSettings {
             model_name: None,
             model_version: None,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            on_inference_error: InferenceErrorPolicy::default(),
+            failed_frames: Default::default(),
         }
     }
 }
@@ -98,6 +106,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 const ACTIVE_PROVIDER: &str = "active-provider";
+const FAILED_FRAMES: &str = "failed-frames";
 
 impl ModelSettings {
     pub fn properties() -> Vec<glib::ParamSpec> {
@@ -269,6 +278,25 @@ impl ModelSettings {
                 .default_value(DEFAULT_REQUEST_TIMEOUT_MS)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecEnum::builder::<InferenceErrorPolicy>("on-inference-error")
+                .nick("On inference error")
+                .blurb(
+                    "What a frame whose inference fails (a server that went away or timed \
+                     out, a failed run) does: 'error' stops the stream with an element error; \
+                     'pass' lets the frame go on without the model's result, counts it \
+                     (failed-frames), posts a warning and an 'autoencoder-inference-failed' \
+                     message when failures start and when inference works again",
+                )
+                .mutable_playing()
+                .build(),
+            glib::ParamSpecUInt64::builder(FAILED_FRAMES)
+                .nick("Failed frames")
+                .blurb(
+                    "Frames (in non-blocking mode: inferences) whose inference failed since \
+                     the element started",
+                )
+                .read_only()
+                .build(),
             glib::ParamSpecString::builder(ACTIVE_PROVIDER)
                 .nick("Active provider")
                 .blurb("The execution provider that actually runs the model (empty until started)")
@@ -329,6 +357,9 @@ impl ModelSettings {
             "request-timeout" => {
                 self.request_timeout_ms = value.get().expect("type checked upstream")
             }
+            "on-inference-error" => {
+                self.on_inference_error = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!("not a model property: {name}"),
         }
     }
@@ -358,6 +389,11 @@ impl ModelSettings {
             "model-name" => self.model_name.to_value(),
             "model-version" => self.model_version.to_value(),
             "request-timeout" => self.request_timeout_ms.to_value(),
+            "on-inference-error" => self.on_inference_error.to_value(),
+            FAILED_FRAMES => self
+                .failed_frames
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .to_value(),
             ACTIVE_PROVIDER => self.active_provider.to_value(),
             _ => unimplemented!("not a model property: {name}"),
         }

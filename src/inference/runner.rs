@@ -81,6 +81,9 @@ pub struct Runner<T: Task> {
     built_for: Option<(usize, usize)>,
     /// The most bytes one tensor may take (the session's bound).
     max_tensor_bytes: usize,
+    /// Results up to this generation are not handed out (a failed frame must not be drawn
+    /// with an older frame's result).
+    withheld: Option<u64>,
 }
 
 /// Builds a session for an input of (width, height).
@@ -183,6 +186,7 @@ impl<T: Task> Runner<T> {
             rebuild: None,
             built_for: None,
             max_tensor_bytes,
+            withheld: None,
         }
     }
 
@@ -194,6 +198,7 @@ impl<T: Task> Runner<T> {
             rebuild: None,
             built_for: None,
             max_tensor_bytes,
+            withheld: None,
         })
     }
 
@@ -378,24 +383,50 @@ impl<T: Task> Runner<T> {
         }
     }
 
-    /// Hands the newest result to `use_result` (None before the first one finishes).
-    pub fn with_latest<R>(
-        &self,
-        use_result: impl FnOnce(Option<Latest<'_, T::Output>>) -> R,
-    ) -> Result<R, Error> {
-        let latest = |output, generation| (generation > 0).then_some(Latest { output, generation });
+    /// Hands the newest result to `use_result` (None before the first one finishes, and
+    /// while [`Runner::withhold_result`] holds it back). A failed background inference is
+    /// left for [`Runner::take_error`], [`Runner::submit`] or [`Runner::finish`] to report.
+    pub fn with_latest<R>(&self, use_result: impl FnOnce(Option<Latest<'_, T::Output>>) -> R) -> R {
+        let withheld = self.withheld.unwrap_or(0);
+        let latest =
+            |output, generation| (generation > withheld).then_some(Latest { output, generation });
         match &self.mode {
             Mode::Blocking {
                 output, generation, ..
-            } => Ok(use_result(latest(output, *generation))),
+            } => use_result(latest(output, *generation)),
             Mode::Background { shared, .. } => {
-                let mut slot = lock(shared);
-                if let Some(e) = slot.error.take() {
-                    return Err(e);
-                }
-                Ok(use_result(latest(&slot.output, slot.generation)))
+                let slot = lock(shared);
+                use_result(latest(&slot.output, slot.generation))
             }
         }
+    }
+
+    /// The error of a background inference that failed since the last call, if any.
+    pub fn take_error(&self) -> Option<Error> {
+        match &self.mode {
+            Mode::Blocking { .. } => None,
+            Mode::Background { shared, .. } => lock(shared).error.take(),
+        }
+    }
+
+    /// How many inferences have finished (the newest result's generation).
+    pub fn generation(&self) -> u64 {
+        match &self.mode {
+            Mode::Blocking { generation, .. } => *generation,
+            Mode::Background { shared, .. } => lock(shared).generation,
+        }
+    }
+
+    /// Holds the newest result back until a newer one finishes: a frame whose inference
+    /// failed goes on without a result rather than with an older frame's.
+    pub fn withhold_result(&mut self) {
+        self.withheld = Some(self.generation());
+    }
+
+    /// Whether the newest result is held back (no inference has finished since the last
+    /// [`Runner::withhold_result`]).
+    pub fn result_withheld(&self) -> bool {
+        self.withheld.is_some_and(|w| self.generation() <= w)
     }
 
     /// Prepares for frames of `layout` ahead of the first one: binds the tensors and runs one

@@ -227,6 +227,14 @@ impl SuperResOutput {
         Ok(())
     }
 
+    /// Writes the output frame `out` as the bicubic enlargement of `input` alone (a frame
+    /// without the model's result).
+    pub fn draw_bicubic(&mut self, input: &ImageRef, out: &mut ImageMut) -> Result<(), Error> {
+        self.enlarge(input, out)?;
+        copy_rows(&self.base, out);
+        Ok(())
+    }
+
     /// The bicubic enlargement of `input` to `out`'s size, packed in `self.base` in `out`'s
     /// layout (both frames share it).
     fn enlarge(&mut self, input: &ImageRef, out: &ImageMut) -> Result<(), Error> {

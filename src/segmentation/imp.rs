@@ -2,7 +2,10 @@
 //! onnxsegmentation: runs a segmentation model (`[1,K,h,w]` class scores, or `[1,1,h,w]` for a
 //! binary foreground model) and draws the classes into the stream as an overlay or a mask, or
 //! outputs the class ids as GRAY8. Every buffer carries the per-class pixel fractions in a
-//! custom meta (`GstAutoencoderSegmentationMeta`), and `post-messages` posts them on the bus.
+//! custom meta (`GstAutoencoderSegmentationMeta`), and `post-messages` posts them on the bus;
+//! both as arrays (`class-names`, `fractions`) and as plain numbered fields (`classes`,
+//! `class-<i>-name`, `fraction-<i>`) for bindings that cannot read arrays, such as PyGObject
+//! without the GStreamer overrides (see [`META_NAME`]).
 //!
 //! ```text
 //! gst-launch-1.0 videotestsrc ! videoconvert ! \
@@ -33,9 +36,18 @@ use crate::inference::{Error, ImageRef, RunOutput, Task, TensorLayout};
 /// The name of the custom meta on every output buffer: a structure with `class-names` (an
 /// array of strings) and `fractions` (an array of f64: per class, the share of the frame's
 /// pixels in 0..=1).
+///
+/// The same values are also there as plain fields, on purpose: `classes` (u32, the number of
+/// classes), and for each class `i` from 0, `class-<i>-name` (string) and `fraction-<i>` (f64).
+/// GstValueArray fields cannot be read by plain PyGObject (`TypeError: unknown type
+/// GstValueArray` without the python3-gst-1.0 overrides); scalar fields can be read from any
+/// language. The fields are numbered rather than named after the classes because class names
+/// are free text (spaces, repeats) and field names are not. A binary model that names fewer
+/// classes than it has (two: background, foreground) gets `class<i>` for the missing names.
 pub const META_NAME: &std::ffi::CStr = c"GstAutoencoderSegmentationMeta";
 /// The structure name of the element message `post-messages` posts on every buffer: the
-/// meta's fields plus `timestamp` (the buffer's PTS).
+/// meta's fields (the arrays and the plain fields, see [`META_NAME`]) plus `timestamp` (the
+/// buffer's PTS).
 pub const MESSAGE_NAME: &str = "autoencoder-segmentation";
 const MODEL_KIND: &str = "segmentation";
 
@@ -199,7 +211,11 @@ impl Task for SegmentationTask {
 
 /// What the element keeps of its own while started.
 struct Own {
+    /// One name per class (as many as `fractions` has values).
     class_names: Vec<String>,
+    /// The plain fields of the meta and message per class: `class-<i>-name`, `fraction-<i>`
+    /// (made once at start: nothing is allocated per frame).
+    class_fields: Vec<(glib::GString, glib::GString)>,
     palette: Palette,
     /// The newest result scaled to the frame, and its class fractions.
     frame: ClassMap,
@@ -694,11 +710,14 @@ impl Segmentation {
         composited.map_err(|e| stream_error(element.upcast_ref(), &state.explain(e)))
     }
 
-    /// Attaches the class fractions to the buffer and posts them when asked to.
+    /// Attaches the class fractions to the buffer and posts them when asked to: as arrays, and
+    /// as plain fields that every language binding reads (see [`META_NAME`]).
     fn publish(&self, state: &State, settings: &PerFrame, buf: &mut gst::BufferRef) {
+        #[cfg(feature = "v1_26")]
+        self.attach_analytics(state, buf);
         let state = &state.own;
         let structure = |name: &str| {
-            gst::Structure::builder(name)
+            let mut s = gst::Structure::builder(name)
                 .field(
                     "class-names",
                     gst::Array::new(state.class_names.iter().map(String::as_str)),
@@ -707,7 +726,19 @@ impl Segmentation {
                     "fractions",
                     gst::Array::new(state.fractions.iter().copied()),
                 )
-                .build()
+                .field(
+                    "classes",
+                    u32::try_from(state.class_names.len()).unwrap_or(u32::MAX),
+                )
+                .build();
+            let per_class = state.class_names.iter().zip(&state.fractions);
+            for ((name_field, fraction_field), (class, fraction)) in
+                state.class_fields.iter().zip(per_class)
+            {
+                s.set(name_field.as_gstr(), class.as_str());
+                s.set(fraction_field.as_gstr(), *fraction);
+            }
+            s
         };
         if let Err(e) =
             analysis::attach_structure(buf, META_NAME, &structure(&META_NAME.to_string_lossy()))
@@ -720,6 +751,28 @@ impl Segmentation {
             let _ = self
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        }
+    }
+}
+
+#[cfg(feature = "v1_26")]
+impl Segmentation {
+    /// GStreamer >= 1.26: the class-id mask and the class fractions as standard analytics
+    /// metadata (a SegmentationMtd related to a ClsMtd), next to the custom meta.
+    fn attach_analytics(&self, state: &State, buf: &mut gst::BufferRef) {
+        let own = &state.own;
+        let Ok((info, _)) = state.caps() else {
+            return;
+        };
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        let mask = (own.frame.ids.as_slice(), width, height);
+        if let Err(e) = crate::common::analytics::attach_segmentation(
+            buf,
+            mask,
+            &own.class_names,
+            &own.fractions,
+        ) {
+            gst::warning!(CAT, imp = self, "could not attach the analytics metas: {e}");
         }
     }
 }
@@ -771,8 +824,23 @@ fn prepare(
             )
         ));
     }
+    // A binary model's one output counts two classes; name those it leaves unnamed, so that
+    // there is a name for every fraction.
+    let mut class_names = contract.class_names;
+    while class_names.len() < classes {
+        class_names.push(format!("class{}", class_names.len()));
+    }
+    let class_fields = (0..class_names.len())
+        .map(|i| {
+            (
+                glib::GString::from(format!("class-{i}-name")),
+                glib::GString::from(format!("fraction-{i}")),
+            )
+        })
+        .collect();
     let own = Own {
-        class_names: contract.class_names,
+        class_names,
+        class_fields,
         palette,
         frame: ClassMap::default(),
         upsampler: Upsampler::default(),

@@ -323,12 +323,11 @@ impl VideoFilterImpl for StyleTransfer {
         };
         self.core.infer(element, state, settings, &image.as_ref())?;
         let State { runner, own, .. } = &mut *state;
-        let drawn = runner
-            .with_latest(|latest| match latest {
-                Some(latest) => own.draw(latest.output, &mut image, strength),
-                None => Ok(()), // non-blocking, before the first result: unchanged
-            })
-            .and_then(|drawn| drawn);
+        let drawn = runner.with_latest(|latest| match latest {
+            Some(latest) => own.draw(latest.output, &mut image, strength),
+            // Non-blocking before the first result, or a failed frame (pass): unchanged.
+            None => Ok(()),
+        });
         drawn.map_err(|e| stream_error(element, &state.explain(e)))?;
         Ok(gst::FlowSuccess::Ok)
     }

@@ -452,12 +452,11 @@ impl VideoFilterImpl for SuperResolution {
         let alpha = out_info.format_info().has_alpha();
         let mut output = image_mut(outframe, &out_info)?;
         let State { runner, own, .. } = &mut *state;
-        let drawn = runner
-            .with_latest(|latest| match latest {
-                Some(latest) => own.draw(latest.output, &input, &mut output, alpha),
-                None => Err(Error::inference("no result for the frame")),
-            })
-            .and_then(|drawn| drawn);
+        let drawn = runner.with_latest(|latest| match latest {
+            Some(latest) => own.draw(latest.output, &input, &mut output, alpha),
+            // The frame's inference failed (on-inference-error=pass): bicubic alone.
+            None => own.draw_bicubic(&input, &mut output),
+        });
         drawn.map_err(|e| stream_error(element, &state.explain(e)))?;
         Ok(gst::FlowSuccess::Ok)
     }

@@ -40,6 +40,8 @@ pub struct RemoteModel {
     client: GrpcInferenceServiceClient<Channel>,
     settings: RemoteSettings,
     input_name: String,
+    /// The input's shape as the server declared it at start.
+    declared_input: Vec<i64>,
     input_channels: usize,
     /// The input tensor, `[1,C,H,W]`, filled in place before each run.
     input: Vec<f32>,
@@ -48,6 +50,9 @@ pub struct RemoteModel {
     /// and values of the last run.
     read: Vec<(String, Vec<i64>, Vec<f32>)>,
     max_tensor_bytes: usize,
+    /// Since when the server has been unavailable, once a frame waited the request timeout
+    /// out for it: later frames try it once each, without waiting again, until it answers.
+    down_since: Option<Instant>,
 }
 
 impl std::fmt::Debug for RemoteModel {
@@ -134,11 +139,17 @@ impl RemoteModel {
             client,
             settings: settings.clone(),
             input_name: description.input.name.clone(),
+            declared_input: metadata
+                .inputs
+                .first()
+                .map(|i| i.shape.clone())
+                .unwrap_or_default(),
             input_channels: description.input.channels,
             input: Vec::new(),
             input_size: (0, 0),
             read: vec![(description.outputs[0].name.clone(), Vec::new(), Vec::new())],
             max_tensor_bytes,
+            down_since: None,
         };
         Ok((model, description))
     }
@@ -162,8 +173,10 @@ impl RemoteModel {
 
     /// Sends the input and waits for the outputs read. A server that went away (connection
     /// refused or reset) or no longer has the model (restarting) is tried again until the
-    /// request timeout has passed since the first attempt; every other failure is returned at
-    /// once.
+    /// request timeout has passed since the first attempt; once a frame has waited that out,
+    /// the next frames try once each until the server answers (a stream that goes on through
+    /// the failures, on-inference-error=pass, is not held up a timeout per frame). Every
+    /// other failure is returned at once.
     pub fn run(&mut self) -> Result<(), Error> {
         let (width, height) = self.input_size;
         // Built for each attempt: the message owns a copy of the tensor, and tonic consumes it.
@@ -190,26 +203,38 @@ impl RemoteModel {
             raw_input_contents: vec![bytemuck::cast_slice(&self.input).to_vec()],
         };
         let started = Instant::now();
+        let wait_until = match self.down_since {
+            Some(_) => started,
+            None => started + self.settings.timeout,
+        };
         let response = loop {
             let mut call = tonic::Request::new(request());
             call.set_timeout(self.settings.timeout);
             match self.runtime.block_on(self.client.model_infer(call)) {
-                Ok(response) => break response.into_inner(),
+                Ok(response) => {
+                    self.down_since = None;
+                    break response.into_inner();
+                }
                 // The channel reconnects on the next call.
-                Err(status) if retryable(&status) && started.elapsed() < self.settings.timeout => {
+                Err(status) if retryable(&status) && Instant::now() < wait_until => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(status) if retryable(&status) => {
+                    let since = *self.down_since.get_or_insert(started);
                     return Err(Error::server(format!(
                         "the inference server at {}, model '{}', has been unavailable for {} ms \
-                         (request-timeout); last: {:?}: {}",
+                         (request-timeout {} ms); last: {:?}: {}",
                         self.settings.server,
                         self.settings.model,
-                        started.elapsed().as_millis(),
+                        since.elapsed().as_millis(),
+                        self.settings.timeout.as_millis(),
                         status.code(),
                         status.message()
                     ))
                     .remedy("restart the server, or raise request-timeout to wait longer"));
+                }
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    return Err(self.refused(&status));
                 }
                 Err(status) => {
                     return Err(status_error(
@@ -259,6 +284,40 @@ impl RemoteModel {
             );
         }
         Ok(())
+    }
+
+    /// A request the server refused (a shape, a type): the error says whether the served
+    /// model changed since the start (its metadata read again) and what to do.
+    fn refused(&mut self, status: &tonic::Status) -> Error {
+        let error = status_error(&self.settings.server, &self.settings.model, status);
+        let (width, height) = self.input_size;
+        let sent = format!(
+            "the element sent [1,{},{height},{width}]",
+            self.input_channels
+        );
+        let mut call = tonic::Request::new(ModelMetadataRequest {
+            name: self.settings.model.clone(),
+            version: self.settings.version.clone(),
+        });
+        call.set_timeout(self.settings.timeout);
+        let now = self
+            .runtime
+            .block_on(self.client.model_metadata(call))
+            .ok()
+            .and_then(|m| m.into_inner().inputs.first().map(|i| i.shape.clone()));
+        match now {
+            Some(now) if now != self.declared_input => error.remedy(format!(
+                "{sent}; the served model changed since the element started (its input was \
+                 {:?}, it is now {now:?}): restart the pipeline, which reads the model's \
+                 description again",
+                self.declared_input
+            )),
+            _ => error.remedy(format!(
+                "{sent}, which the server's metadata allows ({:?}): check the model's config \
+                 on the server against what its backend accepts",
+                self.declared_input
+            )),
+        }
     }
 
     /// The input last sent.
