@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         --libdir) libdir="${2%/}"; shift 2 ;;
         --plugin-dir) plugin_dir="${2%/}"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -15,7 +15,8 @@
 #                                                then purges it and checks nothing is left.
 #                                                Needs root (or sudo); refuses if the package
 #                                                is already installed.
-#   --no-build   package target/release/libgstautoencoder.so as it is
+#   --no-build   package target/release/libgstautoencoder.so (under $CARGO_TARGET_DIR if set)
+#                as it is
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
         --out) out="${2%/}"; shift 2 ;;
         --check) check=1; shift ;;
         --no-build) build_args+=(--no-build); shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
         *) echo "package-deb.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
