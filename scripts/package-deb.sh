@@ -60,6 +60,12 @@ runtime=$(ls "$stage$runtime_dir"/libonnxruntime.so.* 2>/dev/null | head -1)
 [ -n "$runtime" ] || fail "no ONNX Runtime library was staged: run scripts/setup.sh first"
 ort_version=${runtime##*/libonnxruntime.so.}
 
+# Who built the package: Debian's DEBFULLNAME/DEBEMAIL (as dch reads them), else git's user,
+# else this machine's user and host: a package built from the source tree is its builder's.
+maintainer_name=${DEBFULLNAME:-$(git config user.name 2>/dev/null || id -un)}
+maintainer_email=${DEBEMAIL:-$(git config user.email 2>/dev/null || echo "$(id -un)@$(hostname -f 2>/dev/null || hostname)")}
+maintainer="$maintainer_name <$maintainer_email>"
+
 # 2. Debian's required documentation: copyright (the licences) and a changelog.
 doc="$stage/usr/share/doc/$package"
 cat >"$doc/copyright" <<EOF
@@ -87,8 +93,8 @@ Copyright: Microsoft Corporation
 License: MIT
  ONNX Runtime $ort_version, from the onnxruntime wheel on PyPI (https://pypi.org/project/onnxruntime/).
 EOF
-printf '%s (%s) unstable; urgency=medium\n\n  * Built from the source tree by scripts/package-deb.sh.\n\n -- %s maintainers <root@localhost>  %s\n' \
-    "$package" "$deb_version" "$package" "$(date -R)" | gzip -9n >"$doc/changelog.Debian.gz"
+printf '%s (%s) unstable; urgency=medium\n\n  * Built from the source tree by scripts/package-deb.sh.\n\n -- %s  %s\n' \
+    "$package" "$deb_version" "$maintainer" "$(date -R)" | gzip -9n >"$doc/changelog.Debian.gz"
 
 # 3. The control file; the shared-library dependencies of the plugin and of the runtime.
 mkdir -p "$work/src/debian" "$stage/DEBIAN"
@@ -101,7 +107,7 @@ cat >"$stage/DEBIAN/control" <<EOF
 Package: $package
 Version: $deb_version
 Architecture: $arch
-Maintainer: $package maintainers <root@localhost>
+Maintainer: $maintainer
 Installed-Size: $size
 Depends: $depends
 Recommends: gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-tools

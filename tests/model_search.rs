@@ -52,6 +52,13 @@ fn a_bare_model_name_runs_the_model_found_on_the_search_path() {
         &cwd,
     );
     std::fs::remove_dir_all(&cwd).unwrap();
+    assert!(
+        out.contains(&format!(
+            "frame error: model '{}' on 8x6 frames",
+            fixture("fails_when_bright_style.onnx").display()
+        )),
+        "{out}"
+    );
     // Both spellings of the name find the fixture and give exactly the full path's frame.
     for name in ["dynamic_conv", "dynamic_conv.onnx"] {
         assert!(
@@ -82,6 +89,26 @@ fn child_runs_a_bare_name_and_the_full_path() {
             println!("{name}: same output as the full path");
         }
         println!("{name}: model-file {model_file}");
+    }
+    // A frame's error names the file the name resolved to (this fixture fails on a frame
+    // whose top-left pixel is bright).
+    let flow = Flow::new(
+        "onnxstyletransfer model-file=fails_when_bright_style",
+        &caps(VideoFormat::Rgb, 8, 6),
+    );
+    let mut bright = vec![64u8; 8 * 6 * 3];
+    bright[..3].fill(255);
+    flow.src
+        .push_buffer(pack(&bright, 8, 6, VideoFormat::Rgb, 8 * 3))
+        .unwrap();
+    let msg = flow
+        .pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+        .expect("the frame's error");
+    if let gst::MessageView::Error(e) = msg.view() {
+        println!("frame error: {}", e.error());
     }
 }
 

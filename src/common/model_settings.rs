@@ -417,11 +417,18 @@ impl ModelSettings {
         }
     }
 
-    /// The model as messages name it: its file, or `grpc://host:port/name` on a server.
+    /// The model as messages name it: its file (a bare model name as the model search path
+    /// resolves it), or `grpc://host:port/name` on a server.
     pub fn model_path(&self) -> std::path::PathBuf {
         match self.remote() {
             Ok(Some(remote)) => format!("{}/{}", remote.server, remote.model).into(),
-            _ => self.model_file.clone().unwrap_or_default(),
+            _ => {
+                let file = self.model_file.clone().unwrap_or_default();
+                match crate::inference::model_search::resolve(&file) {
+                    Ok(found) => found.into_owned(),
+                    Err(_) => file,
+                }
+            }
         }
     }
 
