@@ -37,6 +37,14 @@ fn triton_python() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
+/// One test at a time: each starts Triton servers (about 5 s of both cores each on this
+/// machine), and several starting at once can take minutes; the live tests' timing also
+/// needs the cores.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -195,6 +203,7 @@ fn model(file: &str) -> String {
 
 #[test]
 fn remote_frames_equal_local_frames_and_streams_are_batched() {
+    let _serial = one_at_a_time();
     let server = Server::start(
         &[
             "style_mosaic_rt.onnx",
@@ -288,6 +297,7 @@ fn remote_frames_equal_local_frames_and_streams_are_batched() {
 
 #[test]
 fn server_faults_end_in_named_errors() {
+    let _serial = one_at_a_time();
     // No server: a start error naming the address.
     let port = free_port();
     let e = frame_through(&format!(
@@ -348,6 +358,7 @@ fn server_faults_end_in_named_errors() {
 
 #[test]
 fn a_server_restarted_within_the_timeout_is_reconnected_to() {
+    let _serial = one_at_a_time();
     let port = free_port();
     let mut server = Server::start_on(port, &["pencil_sketch.onnx"], &[]);
     init();
@@ -380,6 +391,7 @@ fn a_server_restarted_within_the_timeout_is_reconnected_to() {
 
 #[test]
 fn a_slow_server_ends_in_a_timeout_error_not_a_hang() {
+    let _serial = one_at_a_time();
     // Every batch takes 1.5 s on the server; the element waits 0.5 s for an answer.
     let server = Server::start(&["pencil_sketch.onnx"], &["--delay-ms", "1500"]);
     let started = Instant::now();
@@ -432,6 +444,7 @@ fn failure_messages(
 
 #[test]
 fn with_on_inference_error_pass_an_outage_is_counted_and_the_stream_goes_on() {
+    let _serial = one_at_a_time();
     let processed = frame_through(&format!(
         "onnxstyletransfer model-file={}",
         model("pencil_sketch.onnx")
@@ -564,6 +577,7 @@ fn with_on_inference_error_pass_an_outage_is_counted_and_the_stream_goes_on() {
 
 #[test]
 fn a_shape_the_server_refuses_ends_in_a_named_error() {
+    let _serial = one_at_a_time();
     // The model redeployed mid-stream with a fixed 32x32 input (as a TensorRT engine built for
     // one size would be): Triton refuses the 64x48 frames the element was started for.
     let port = free_port();
