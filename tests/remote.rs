@@ -87,9 +87,12 @@ impl Server {
                 }
             }
         });
+        // Made before waiting: a server that is not ready in time is stopped when the panic
+        // drops it, not left running.
+        let server = Self { child, grpc };
         rx.recv_timeout(Duration::from_secs(120))
             .expect("the Triton server says READY within 2 minutes");
-        Self { child, grpc }
+        server
     }
 
     fn url(&self) -> String {
