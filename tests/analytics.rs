@@ -12,7 +12,8 @@ use common::*;
 use gst::glib;
 use gst_analytics::{
     AnalyticsClassificationMtd, AnalyticsMetaRefExt, AnalyticsMtd, AnalyticsODMtd,
-    AnalyticsRelationMeta, AnalyticsRelationMetaODExt, RelTypes, ffi,
+    AnalyticsRelationMeta, AnalyticsRelationMetaODExt, RelTypes, TensorDataType, TensorDimOrder,
+    TensorMeta, ffi,
 };
 use gst_video::VideoFormat;
 
@@ -253,4 +254,100 @@ fn anomaly_decision_and_score_as_a_classification() {
         let label = if square { "anomalous" } else { "normal" };
         assert_eq!(classes(&cls[0]), [(label.to_owned(), score as f32)]);
     }
+}
+
+/// The float32 row-major tensor `id` of `buffer`'s GstTensorMeta: its dims and values.
+fn tensor(buffer: &gst::BufferRef, id: &str) -> (Vec<usize>, Vec<f32>) {
+    let meta = buffer.meta::<TensorMeta>().expect("a tensor meta");
+    let index = meta.index_from_id(glib::Quark::from_str(id));
+    assert!(index >= 0, "no tensor '{id}'");
+    let tensor = &meta.as_slice()[index as usize];
+    assert_eq!(tensor.data_type(), TensorDataType::Float32);
+    assert_eq!(tensor.dims_order(), TensorDimOrder::RowMajor);
+    let data = tensor.data().map_readable().unwrap();
+    let values = data
+        .chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (tensor.dims().to_vec(), values)
+}
+
+#[test]
+fn the_class_scores_travel_as_a_tensor() {
+    init();
+    // dominant_channel's scores are its input: the frame's R, G and B planes over 255.
+    let input = read_rgb("input_33x25.rgb", W, H);
+    let out = run_one(
+        &format!(
+            "onnxsegmentation model-file={}",
+            fixture_str("dominant_channel.onnx")
+        ),
+        VideoFormat::Rgba,
+        W,
+        H,
+        pack(&input, W, H, VideoFormat::Rgba, W * 4),
+    );
+    let (dims, values) = tensor(&out, "autoencoder-segmentation-scores");
+    assert_eq!(dims, [1, 3, H, W]);
+    let expected: Vec<f32> = (0..3)
+        .flat_map(|c| (0..W * H).map(move |i| (c, i)))
+        .map(|(c, i)| f32::from(input[i * 3 + c]) / 255.0)
+        .collect();
+    let worst = values
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-6, "scores off by {worst}");
+}
+
+#[test]
+fn the_anomaly_error_and_the_map_travel_as_tensors() {
+    init();
+    let (w, h) = (48, 40);
+    let mut rgb = vec![80u8; w * h * 3];
+    for y in 12..26 {
+        rgb[(y * w + 16) * 3..(y * w + 30) * 3].fill(230);
+    }
+    let out = run_one(
+        &format!(
+            "onnxanomaly model-file={} threshold=2",
+            fixture_str("clipped_reconstruction.onnx")
+        ),
+        VideoFormat::Rgb,
+        w,
+        h,
+        pack(&rgb, w, h, VideoFormat::Rgb, w * 3),
+    );
+    let (dims, error) = tensor(&out, "autoencoder-anomaly-error");
+    assert_eq!(dims, [1, 1, h, w]);
+    // The square's centre is anomalous, the far corner is not (tests/anomaly.rs has the maths).
+    assert!(error[19 * w + 23] >= 2.0, "{}", error[19 * w + 23]);
+    assert!(error[0] < 1e-3, "{}", error[0]);
+
+    // onnxmap: the map's range in the custom meta is the tensor's range.
+    let input = read_rgb("input_33x25.rgb", W, H);
+    let out = run_one(
+        &format!("onnxmap model-file={}", fixture_str("map_gradient.onnx")),
+        VideoFormat::Rgb,
+        W,
+        H,
+        pack(&input, W, H, VideoFormat::Rgb, W * 3),
+    );
+    let (dims, map) = tensor(&out, "autoencoder-map");
+    assert_eq!(&dims[..2], [1, 1]);
+    assert_eq!(map.len(), dims[2] * dims[3]);
+    let custom = gst::meta::CustomMeta::from_buffer(&out, "GstAutoencoderMapMeta").unwrap();
+    let (min, max) = map
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert_eq!(
+        custom.structure().get::<f64>("min").unwrap(),
+        f64::from(min)
+    );
+    assert_eq!(
+        custom.structure().get::<f64>("max").unwrap(),
+        f64::from(max)
+    );
 }

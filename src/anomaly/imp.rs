@@ -526,6 +526,21 @@ impl Anomaly {
 
     /// Attaches the score to the buffer, and posts a message when it crosses the threshold.
     fn publish(&self, state: &mut State, settings: &PerFrame, buf: &mut gst::BufferRef) {
+        // GStreamer >= 1.26: the error map at model resolution as a standard tensor.
+        #[cfg(feature = "v1_26")]
+        if let Some(Err(e)) = state.runner.with_latest(|latest| {
+            latest.map(|latest| {
+                let map = &latest.output;
+                crate::common::analytics::attach_tensor(
+                    buf,
+                    crate::common::analytics::tensor_ids::ANOMALY_ERROR,
+                    (1, map.height, map.width),
+                    &map.values,
+                )
+            })
+        }) {
+            gst::warning!(CAT, imp = self, "could not attach the error tensor: {e}");
+        }
         let state = &mut state.own;
         let anomalous = state.score as f64 >= settings.threshold;
         let pts = buf.pts();

@@ -3,12 +3,56 @@
 //! that the analysis elements attach next to their custom metas when the plugin is built with
 //! the `v1_26` feature: onnxsegmentation a semantic `GstAnalyticsSegmentationMtd` (the class-id
 //! mask) related N-to-N to a `GstAnalyticsClsMtd` (each class's name and pixel fraction);
-//! onnxanomaly a `GstAnalyticsClsMtd` (its decision and score). docs/analytics-metas.md
-//! maps every field.
+//! onnxanomaly a `GstAnalyticsClsMtd` (its decision and score); and every analysis element a
+//! `GstTensorMeta` with its result at model resolution (class scores, error map, map), as
+//! float32 row-major `[1,C,h,w]`. docs/analytics-metas.md maps every field.
 
 use gst::glib;
 use gst::glib::translate::IntoGlibPtr;
-use gst_analytics::{AnalyticsRelationMeta, AnalyticsRelationMetaClassificationExt, RelTypes, ffi};
+use gst_analytics::{
+    AnalyticsRelationMeta, AnalyticsRelationMetaClassificationExt, RelTypes, Tensor,
+    TensorDataType, TensorDimOrder, TensorMeta, ffi,
+};
+
+/// The ids of the tensors the elements attach (a GstTensorMeta's tensors are found by id).
+pub mod tensor_ids {
+    /// onnxsegmentation: the class scores as the model gave them, `[1,K,h,w]`.
+    pub const SEGMENTATION_SCORES: &str = "autoencoder-segmentation-scores";
+    /// onnxanomaly: the per-pixel error in units of `error-scale`, `[1,1,h,w]`.
+    pub const ANOMALY_ERROR: &str = "autoencoder-anomaly-error";
+    /// onnxmap: the map as the model gave it, `[1,1,h,w]`.
+    pub const MAP: &str = "autoencoder-map";
+}
+
+/// Attaches `values` (`channels` planes of `width` x `height`, row-major) to `buf` as a
+/// float32 tensor `[1,channels,height,width]` named `id`, in a GstTensorMeta of its own.
+pub fn attach_tensor(
+    buf: &mut gst::BufferRef,
+    id: &str,
+    (channels, height, width): (usize, usize, usize),
+    values: &[f32],
+) -> Result<(), glib::BoolError> {
+    let dims = [1, channels, height, width];
+    let len = channels
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(width));
+    if len != Some(values.len()) {
+        return Err(glib::bool_error!(
+            "{} values for a tensor {dims:?}",
+            values.len()
+        ));
+    }
+    let data = gst::Buffer::from_mut_slice(bytemuck::cast_slice::<f32, u8>(values).to_vec());
+    let tensor = Tensor::new_simple(
+        glib::Quark::from_str(id),
+        TensorDataType::Float32,
+        data,
+        TensorDimOrder::RowMajor,
+        &dims,
+    );
+    TensorMeta::add(buf).set(glib::Slice::from(vec![tensor]));
+    Ok(())
+}
 
 /// The class names a ClsMtd carries for onnxsegmentation: the model's name for class `i`, or
 /// `class<i>` where it names fewer classes (a binary model's two classes from one name).

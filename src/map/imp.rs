@@ -617,6 +617,21 @@ impl Map {
 
     /// Attaches the map's range and the normalisation of this frame to the buffer.
     fn publish(&self, state: &State, buf: &mut gst::BufferRef) {
+        // GStreamer >= 1.26: the map at model resolution as a standard tensor.
+        #[cfg(feature = "v1_26")]
+        if let Some(Err(e)) = state.runner.with_latest(|latest| {
+            latest.map(|latest| {
+                let map = &latest.output.map;
+                crate::common::analytics::attach_tensor(
+                    buf,
+                    crate::common::analytics::tensor_ids::MAP,
+                    (1, map.height, map.width),
+                    &map.values,
+                )
+            })
+        }) {
+            gst::warning!(CAT, imp = self, "could not attach the map tensor: {e}");
+        }
         let own = &state.own;
         let structure = gst::Structure::builder(&*META_NAME.to_string_lossy())
             .field("min", f64::from(own.min))

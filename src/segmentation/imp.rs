@@ -774,6 +774,20 @@ impl Segmentation {
         ) {
             gst::warning!(CAT, imp = self, "could not attach the analytics metas: {e}");
         }
+        let tensor = state.runner.with_latest(|latest| {
+            latest.map(|latest| {
+                let scores = &latest.output.scores;
+                crate::common::analytics::attach_tensor(
+                    buf,
+                    crate::common::analytics::tensor_ids::SEGMENTATION_SCORES,
+                    (scores.classes, scores.height, scores.width),
+                    &scores.values,
+                )
+            })
+        });
+        if let Some(Err(e)) = tensor {
+            gst::warning!(CAT, imp = self, "could not attach the scores tensor: {e}");
+        }
     }
 }
 
