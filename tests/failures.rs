@@ -62,11 +62,11 @@ fn finish(flow: &Flow) -> (Vec<String>, Vec<FailureMessage>) {
     }
 }
 
-/// Each element with its failing fixture, its output size, and whether an output frame
+/// Each element with its failing fixture, and whether an output frame
 /// carries the model's result (compared with the input frame it came from).
 type Processed = fn(&gst::BufferRef, &[u8]) -> bool;
 
-fn cases() -> Vec<(&'static str, &'static str, usize, Processed)> {
+fn cases() -> Vec<(&'static str, &'static str, Processed)> {
     fn rgb(out: &gst::BufferRef, w: usize, h: usize) -> Vec<u8> {
         let info = gst_video::VideoInfo::from_caps(&caps(VideoFormat::Rgb, w, h)).unwrap();
         unpack(out, &info).0
@@ -76,7 +76,7 @@ fn cases() -> Vec<(&'static str, &'static str, usize, Processed)> {
     }
     vec![
         // The model inverts the frame; unprocessed, it is the input.
-        ("onnxstyletransfer", "style", 1, |out, input| {
+        ("onnxstyletransfer", "style", |out, input| {
             let out = rgb(out, W, H);
             assert!(
                 out == input || out.iter().all(|&v| v == 255 - DARK),
@@ -85,24 +85,24 @@ fn cases() -> Vec<(&'static str, &'static str, usize, Processed)> {
             out != input
         }),
         // Unprocessed: no meta, the frame untouched.
-        ("onnxsegmentation", "segmentation", 1, |out, input| {
+        ("onnxsegmentation", "segmentation", |out, input| {
             let meta = has_meta(out, "GstAutoencoderSegmentationMeta");
             assert!(meta || rgb(out, W, H) == input);
             meta
         }),
-        ("onnxanomaly", "anomaly", 1, |out, input| {
+        ("onnxanomaly", "anomaly", |out, input| {
             let meta = has_meta(out, "GstAutoencoderAnomalyMeta");
             assert!(meta || rgb(out, W, H) == input);
             meta
         }),
-        ("onnxmap", "map", 1, |out, input| {
+        ("onnxmap", "map", |out, input| {
             let meta = has_meta(out, "GstAutoencoderMapMeta");
             assert!(meta || rgb(out, W, H) == input);
             meta
         }),
         // x2, inverted; unprocessed, the bicubic enlargement: bright at the top-left corner,
         // the input's level where the frame is flat.
-        ("onnxsuperresolution", "superres", 2, |out, _| {
+        ("onnxsuperresolution", "superres", |out, _| {
             let out = rgb(out, 2 * W, 2 * H);
             if out.iter().all(|&v| v == 255 - DARK) {
                 return true;
@@ -116,7 +116,7 @@ fn cases() -> Vec<(&'static str, &'static str, usize, Processed)> {
 #[test]
 fn with_pass_failed_frames_go_on_unprocessed_counted_and_reported() {
     init();
-    for (element, kind, _, processed) in cases() {
+    for (element, kind, processed) in cases() {
         let fixture = fixture_str(&format!("fails_when_bright_{kind}.onnx"));
         let flow = Flow::new(
             &format!("{element} name=e model-file={fixture} on-inference-error=pass"),
@@ -165,7 +165,7 @@ fn with_pass_failed_frames_go_on_unprocessed_counted_and_reported() {
 #[test]
 fn by_default_a_failed_frame_is_an_element_error() {
     init();
-    for (element, kind, _, _) in cases() {
+    for (element, kind, _) in cases() {
         let fixture = fixture_str(&format!("fails_when_bright_{kind}.onnx"));
         let flow = Flow::new(
             &format!("{element} name=e model-file={fixture}"),

@@ -373,8 +373,10 @@ impl<T: Task, E: Send> ElementCore<T, E> {
         let result = result.and_then(|_| state.runner.take_error().map_or(Ok(()), Err));
         match result {
             Ok(()) => {
-                let has_result = !state.runner.result_withheld();
-                state.failures.note_success(element, has_result);
+                let runner = &state.runner;
+                state
+                    .failures
+                    .note_success(element, || !runner.result_withheld());
                 Ok(())
             }
             Err(e) => state.inference_failed(element, e),

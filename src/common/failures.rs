@@ -60,10 +60,11 @@ impl FrameFailures {
         self.post(element, false, total);
     }
 
-    /// After a frame whose inference did not fail: when `has_result` (a result came since
-    /// the last failure), a run of failures is over and posted as recovered.
-    pub fn note_success(&mut self, element: &gst::Element, has_result: bool) {
-        if self.run == 0 || !has_result {
+    /// After a frame whose inference did not fail: when failures were going on and
+    /// `has_result` says a result came since the last one (asked only then: it takes the
+    /// inference thread's lock), the run of failures is over and posted as recovered.
+    pub fn note_success(&mut self, element: &gst::Element, has_result: impl FnOnce() -> bool) {
+        if self.run == 0 || !has_result() {
             return;
         }
         self.post(element, true, self.total.load(Ordering::Relaxed));
