@@ -369,8 +369,11 @@ impl<T: Task, E: Send> ElementCore<T, E> {
             self.non_finite.check(element, &state.runner);
         }
         // Non-blocking: an inference that failed since (a frame `interval` skips, or one that
-        // finished between submitting and now).
-        let result = result.and_then(|_| state.runner.take_error().map_or(Ok(()), Err));
+        // finished between submitting and now). Pipelined frames have theirs from `wait`.
+        let result = result.and_then(|_| match settings.non_blocking {
+            true => state.runner.take_error().map_or(Ok(()), Err),
+            false => Ok(()),
+        });
         match result {
             Ok(()) => {
                 let runner = &state.runner;
